@@ -1,0 +1,32 @@
+package keyservice
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxLabelLen is the longest label, in characters, after trimming.
+const MaxLabelLen = 64
+
+// NormalizeLabel trims a label and checks it: not empty, at most 64
+// characters, valid UTF-8 and free of control and invisible format
+// characters (which could hide text in the console or the logs).
+func NormalizeLabel(label string) (string, error) {
+	if !utf8.ValidString(label) {
+		return "", Errorf(CodeInvalidLabel, "The label must be valid UTF-8 text.")
+	}
+	label = strings.TrimSpace(label)
+	if label == "" {
+		return "", Errorf(CodeInvalidLabel, "The label must not be empty.")
+	}
+	if utf8.RuneCountInString(label) > MaxLabelLen {
+		return "", Errorf(CodeInvalidLabel, "The label must be at most %d characters.", MaxLabelLen)
+	}
+	for _, r := range label {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return "", Errorf(CodeInvalidLabel, "The label must not contain control characters.")
+		}
+	}
+	return label, nil
+}

@@ -1,0 +1,125 @@
+package keyservice
+
+import (
+	"context"
+	"time"
+
+	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+)
+
+// Status is the state of a key as users see it.
+type Status string
+
+// The three statuses of SPEC section 3.
+const (
+	StatusActive  Status = "active"
+	StatusRevoked Status = "revoked"
+	StatusExpired Status = "expired"
+)
+
+// Key is a stored API key: everything but the key itself, which is never
+// stored. Zero times mean "not set".
+type Key struct {
+	ID            string
+	FirmID        string
+	Label         string
+	Hint          string
+	CreatedAt     time.Time
+	CreatedBy     string
+	ExpiresAt     time.Time
+	RevokedAt     time.Time
+	RevokedBy     string
+	LastUsedAt    time.Time
+	Digest        apikey.Digest // HMAC-SHA-256(pepper, key)
+	PepperVersion string
+}
+
+// StatusAt returns the key's status at time now.
+func (k *Key) StatusAt(now time.Time) Status {
+	switch {
+	case !k.RevokedAt.IsZero():
+		return StatusRevoked
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return StatusExpired
+	default:
+		return StatusActive
+	}
+}
+
+// Credential is what the authorizer needs to decide on a presented key. The
+// store keeps it under the key's digest, so one strongly consistent read by
+// digest finds it.
+type Credential struct {
+	FirmID        string
+	KeyID         string
+	Label         string
+	ExpiresAt     time.Time
+	RevokedAt     time.Time
+	LastUsedAt    time.Time
+	PepperVersion string
+}
+
+// Audit actions.
+const (
+	ActionGenerate = "generate"
+	ActionRevoke   = "revoke"
+)
+
+// AuditRecord says who did what to which key, when and from where.
+type AuditRecord struct {
+	At       time.Time
+	Action   string
+	FirmID   string
+	KeyID    string
+	Label    string
+	Actor    string
+	SourceIP string
+}
+
+// Store is the persistence the service needs. Every implementation must pass
+// the conformance suite in package storetest, including its concurrency
+// cases. All reads are strongly consistent.
+//
+// Active-key accounting: a store keeps, per firm, a count of keys that are
+// neither revoked nor released. CreateKey increments it atomically with the
+// limit check; RevokeKey decrements it when it revokes a key that was
+// counted; ReleaseExpired decrements it for expired keys, once each.
+type Store interface {
+	// CreateKey stores k, its credential under k.Digest, the audit record
+	// and the firm's active count +1, all or nothing. It returns
+	// ErrLimitReached when the firm already has maxActive counted keys and
+	// ErrConflict when the id or digest already exists.
+	CreateKey(ctx context.Context, k Key, maxActive int, audit AuditRecord) error
+
+	// GetKey returns the key with that id in that firm, or ErrNotFound.
+	GetKey(ctx context.Context, firmID, keyID string) (Key, error)
+
+	// ListKeys returns up to limit keys of the firm, ordered by id
+	// descending (ids sort by creation time, so newest first), starting
+	// strictly after the id afterID ("" starts at the newest).
+	ListKeys(ctx context.Context, firmID, afterID string, limit int) ([]Key, error)
+
+	// RevokeKey marks the key and its credential revoked at `at` by `by`,
+	// writes the audit record and releases the key's count, all or nothing.
+	// Revoking a revoked key changes nothing (no audit record either) and
+	// returns the key as it is. Unknown key: ErrNotFound.
+	RevokeKey(ctx context.Context, firmID, keyID string, at time.Time, by string, audit AuditRecord) (Key, error)
+
+	// ReleaseExpired releases the count of every counted, unrevoked key of
+	// the firm that expired at or before now, and returns how many it
+	// released. Each key is released at most once, even under races.
+	ReleaseExpired(ctx context.Context, firmID string, now time.Time) (int, error)
+
+	// FindCredential returns the credential stored under digest, or
+	// ErrNotFound, with one strongly consistent read.
+	FindCredential(ctx context.Context, digest apikey.Digest) (Credential, error)
+
+	// TouchLastUsed sets the last-used time of the key (on its credential
+	// and on its key record) to `at`, but only if it is unset or before
+	// staleBefore; it reports whether it wrote. It never clears or changes
+	// anything else, so it cannot undo a revoke.
+	TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error)
+
+	// ListAudit returns the firm's audit records, oldest first.
+	ListAudit(ctx context.Context, firmID string) ([]AuditRecord, error)
+}
