@@ -89,12 +89,27 @@ func New(store Store, peppers PepperSource, cfg Config) *Service {
 // store round-trips it exactly.
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
-func requireAdmin(a Admin) error {
+// RequireAdmin is the rule of every management route: a known subject of a
+// known firm, with the administrator role. Handlers call it before reading
+// input, so a caller who may not use a route learns nothing about its input.
+func RequireAdmin(a Admin) error {
 	if a.Subject == "" || a.FirmID == "" {
 		return Errorf(CodeUnauthorized, "A valid administrator token is required.")
 	}
 	if !a.IsAdmin {
 		return Errorf(CodeNotFirmAdmin, "Only firm administrators can manage API keys.")
+	}
+	return nil
+}
+
+// RequirePremier is the extra rule of generate: a firm that left Premier can
+// still list and revoke its keys, but not create new ones.
+func RequirePremier(a Admin) error {
+	if err := RequireAdmin(a); err != nil {
+		return err
+	}
+	if !a.IsPremier {
+		return Errorf(CodePremierRequired, "API keys require the Premier subscription.")
 	}
 	return nil
 }
@@ -108,11 +123,8 @@ type GenerateInput struct {
 // Generate creates a key for the admin's firm. The plaintext key is returned
 // once, here, and exists nowhere else.
 func (s *Service) Generate(ctx context.Context, admin Admin, in GenerateInput) (Key, string, error) {
-	if err := requireAdmin(admin); err != nil {
+	if err := RequirePremier(admin); err != nil {
 		return Key{}, "", err
-	}
-	if !admin.IsPremier {
-		return Key{}, "", Errorf(CodePremierRequired, "API keys require the Premier subscription.")
 	}
 	label, err := NormalizeLabel(in.Label)
 	if err != nil {
@@ -198,7 +210,7 @@ type Page struct {
 
 // List returns the admin's firm's keys, newest first.
 func (s *Service) List(ctx context.Context, admin Admin, in ListInput) (Page, error) {
-	if err := requireAdmin(admin); err != nil {
+	if err := RequireAdmin(admin); err != nil {
 		return Page{}, err
 	}
 	status := in.Status
@@ -253,7 +265,7 @@ func (s *Service) List(ctx context.Context, admin Admin, in ListInput) (Page, er
 // Revoke revokes a key of the admin's firm. Revoking again returns the key
 // as it was revoked the first time.
 func (s *Service) Revoke(ctx context.Context, admin Admin, keyID string) (Key, error) {
-	if err := requireAdmin(admin); err != nil {
+	if err := RequireAdmin(admin); err != nil {
 		return Key{}, err
 	}
 	if !validID(keyID) {

@@ -1,0 +1,560 @@
+// Package boltstore is the embedded keyservice.Store, on a single bbolt
+// file: the default store of the local server. It mirrors the DynamoDB data
+// model so both stores behave alike, and each method is one bbolt
+// transaction, which gives the all-or-nothing and race guarantees the store
+// contract asks for (bbolt runs one writer at a time).
+//
+// Layout (bucket → key → JSON value):
+//
+//	keys/<firmId>/<keyId>                          key record
+//	creds/<hex digest>                             credential record
+//	counters/<firmId>                              active count, decimal
+//	audit/<firmId>/<at>#<keyId>#<action>           audit record
+//
+// Times are stored as fixed-width RFC 3339 UTC with nanoseconds, so byte
+// order equals time order. The plaintext key is never stored.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+var (
+	bucketKeys     = []byte("keys")
+	bucketCreds    = []byte("creds")
+	bucketCounters = []byte("counters")
+	bucketAudit    = []byte("audit")
+)
+
+// Store is a keyservice.Store on a bbolt file. It is safe for concurrent
+// use; only one process may open the file at a time.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+var _ keyservice.Store = (*Store)(nil)
+
+// Open opens (or creates) the store file at path. Missing parent folders
+// are created with mode 0700 and the file with mode 0600: it holds key
+// digests and audit records.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("boltstore: create folder: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	// A file made by someone else may be wider open than ours would be.
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("boltstore: chmod %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketKeys, bucketCreds, bucketCounters, bucketAudit} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("boltstore: create buckets: %w", err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path returns the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Dump returns a consistent copy of the whole database file, for tests that
+// scan the raw bytes (no plaintext key may be in them).
+func (s *Store) Dump() ([]byte, error) {
+	var buf bytes.Buffer
+	err := s.db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(&buf)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: dump: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// timeLayout is fixed-width, so that stored times compare as strings.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("boltstore: bad stored time: %w", err)
+	}
+	return t.UTC(), nil
+}
+
+type keyRecord struct {
+	ID            string `json:"id"`
+	FirmID        string `json:"firmId"`
+	Label         string `json:"label"`
+	Hint          string `json:"hint"`
+	CreatedAt     string `json:"createdAt"`
+	CreatedBy     string `json:"createdBy"`
+	ExpiresAt     string `json:"expiresAt,omitempty"`
+	RevokedAt     string `json:"revokedAt,omitempty"`
+	RevokedBy     string `json:"revokedBy,omitempty"`
+	LastUsedAt    string `json:"lastUsedAt,omitempty"`
+	Digest        string `json:"digest"`
+	PepperVersion string `json:"pepperVersion"`
+	// Released: the key expired and no longer holds a slot in the count.
+	Released bool `json:"released,omitempty"`
+}
+
+func toKeyRecord(k keyservice.Key) keyRecord {
+	return keyRecord{
+		ID: k.ID, FirmID: k.FirmID, Label: k.Label, Hint: k.Hint,
+		CreatedAt: formatTime(k.CreatedAt), CreatedBy: k.CreatedBy,
+		ExpiresAt: formatTime(k.ExpiresAt), RevokedAt: formatTime(k.RevokedAt), RevokedBy: k.RevokedBy,
+		LastUsedAt: formatTime(k.LastUsedAt), Digest: k.Digest.String(), PepperVersion: k.PepperVersion,
+	}
+}
+
+func (r keyRecord) key() (keyservice.Key, error) {
+	k := keyservice.Key{ID: r.ID, FirmID: r.FirmID, Label: r.Label, Hint: r.Hint, CreatedBy: r.CreatedBy,
+		RevokedBy: r.RevokedBy, PepperVersion: r.PepperVersion}
+	var err error
+	if k.Digest, err = apikey.ParseDigest(r.Digest); err != nil {
+		return keyservice.Key{}, fmt.Errorf("boltstore: key %s: %w", r.ID, err)
+	}
+	for _, f := range []struct {
+		dst *time.Time
+		src string
+	}{{&k.CreatedAt, r.CreatedAt}, {&k.ExpiresAt, r.ExpiresAt}, {&k.RevokedAt, r.RevokedAt}, {&k.LastUsedAt, r.LastUsedAt}} {
+		if *f.dst, err = parseTime(f.src); err != nil {
+			return keyservice.Key{}, err
+		}
+	}
+	return k, nil
+}
+
+type credRecord struct {
+	FirmID        string `json:"firmId"`
+	KeyID         string `json:"keyId"`
+	Label         string `json:"label"`
+	ExpiresAt     string `json:"expiresAt,omitempty"`
+	RevokedAt     string `json:"revokedAt,omitempty"`
+	LastUsedAt    string `json:"lastUsedAt,omitempty"`
+	PepperVersion string `json:"pepperVersion"`
+}
+
+func (r credRecord) credential() (keyservice.Credential, error) {
+	c := keyservice.Credential{FirmID: r.FirmID, KeyID: r.KeyID, Label: r.Label, PepperVersion: r.PepperVersion}
+	var err error
+	for _, f := range []struct {
+		dst *time.Time
+		src string
+	}{{&c.ExpiresAt, r.ExpiresAt}, {&c.RevokedAt, r.RevokedAt}, {&c.LastUsedAt, r.LastUsedAt}} {
+		if *f.dst, err = parseTime(f.src); err != nil {
+			return keyservice.Credential{}, err
+		}
+	}
+	return c, nil
+}
+
+type auditRecord struct {
+	At       string `json:"at"`
+	Action   string `json:"action"`
+	FirmID   string `json:"firmId"`
+	KeyID    string `json:"keyId"`
+	Label    string `json:"label,omitempty"`
+	Actor    string `json:"actor"`
+	SourceIP string `json:"sourceIp,omitempty"`
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	if b == nil {
+		return false, nil
+	}
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("boltstore: decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("boltstore: encode: %w", err)
+	}
+	return b.Put(key, raw)
+}
+
+func firmKeys(tx *bolt.Tx, firmID string) *bolt.Bucket {
+	return tx.Bucket(bucketKeys).Bucket([]byte(firmID))
+}
+
+func readCount(tx *bolt.Tx, firmID string) (int, error) {
+	raw := tx.Bucket(bucketCounters).Get([]byte(firmID))
+	if raw == nil {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: bad counter of firm %s: %w", firmID, err)
+	}
+	return n, nil
+}
+
+func addCount(tx *bolt.Tx, firmID string, delta int) error {
+	n, err := readCount(tx, firmID)
+	if err != nil {
+		return err
+	}
+	n = max(n+delta, 0)
+	return tx.Bucket(bucketCounters).Put([]byte(firmID), []byte(strconv.Itoa(n)))
+}
+
+func putAudit(tx *bolt.Tx, a keyservice.AuditRecord) error {
+	b, err := tx.Bucket(bucketAudit).CreateBucketIfNotExists([]byte(a.FirmID))
+	if err != nil {
+		return fmt.Errorf("boltstore: audit bucket: %w", err)
+	}
+	at := formatTime(a.At)
+	return putJSON(b, []byte(at+"#"+a.KeyID+"#"+a.Action), auditRecord{At: at, Action: a.Action,
+		FirmID: a.FirmID, KeyID: a.KeyID, Label: a.Label, Actor: a.Actor, SourceIP: a.SourceIP})
+}
+
+// CreateKey implements keyservice.Store.
+func (s *Store) CreateKey(ctx context.Context, k keyservice.Key, maxActive int, audit keyservice.AuditRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		keys, err := tx.Bucket(bucketKeys).CreateBucketIfNotExists([]byte(k.FirmID))
+		if err != nil {
+			return fmt.Errorf("boltstore: keys bucket: %w", err)
+		}
+		digest := []byte(k.Digest.String())
+		if keys.Get([]byte(k.ID)) != nil || tx.Bucket(bucketCreds).Get(digest) != nil {
+			return keyservice.ErrConflict
+		}
+		n, err := readCount(tx, k.FirmID)
+		if err != nil {
+			return err
+		}
+		if n >= maxActive {
+			return keyservice.ErrLimitReached
+		}
+		if err := putJSON(keys, []byte(k.ID), toKeyRecord(k)); err != nil {
+			return err
+		}
+		cred := credRecord{FirmID: k.FirmID, KeyID: k.ID, Label: k.Label, ExpiresAt: formatTime(k.ExpiresAt),
+			RevokedAt: formatTime(k.RevokedAt), LastUsedAt: formatTime(k.LastUsedAt), PepperVersion: k.PepperVersion}
+		if err := putJSON(tx.Bucket(bucketCreds), digest, cred); err != nil {
+			return err
+		}
+		if err := addCount(tx, k.FirmID, 1); err != nil {
+			return err
+		}
+		return putAudit(tx, audit)
+	})
+}
+
+// GetKey implements keyservice.Store.
+func (s *Store) GetKey(ctx context.Context, firmID, keyID string) (keyservice.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return keyservice.Key{}, err
+	}
+	var k keyservice.Key
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var rec keyRecord
+		ok, err := getJSON(firmKeys(tx, firmID), []byte(keyID), &rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyservice.ErrNotFound
+		}
+		k, err = rec.key()
+		return err
+	})
+	return k, err
+}
+
+// ListKeys implements keyservice.Store.
+func (s *Store) ListKeys(ctx context.Context, firmID, afterID string, limit int) ([]keyservice.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := []keyservice.Key{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := firmKeys(tx, firmID)
+		if b == nil || limit <= 0 {
+			return nil
+		}
+		c := b.Cursor()
+		var id, raw []byte
+		if afterID == "" {
+			id, raw = c.Last()
+		} else if id, _ = c.Seek([]byte(afterID)); id == nil {
+			id, raw = c.Last() // every id is below afterID
+		} else {
+			id, raw = c.Prev() // Seek lands at or above afterID
+		}
+		for ; id != nil && len(out) < limit; id, raw = c.Prev() {
+			var rec keyRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return fmt.Errorf("boltstore: decode key %s: %w", id, err)
+			}
+			k, err := rec.key()
+			if err != nil {
+				return err
+			}
+			out = append(out, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RevokeKey implements keyservice.Store.
+func (s *Store) RevokeKey(ctx context.Context, firmID, keyID string, at time.Time, by string, audit keyservice.AuditRecord) (keyservice.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return keyservice.Key{}, err
+	}
+	var k keyservice.Key
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		keys := firmKeys(tx, firmID)
+		var rec keyRecord
+		ok, err := getJSON(keys, []byte(keyID), &rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyservice.ErrNotFound
+		}
+		if rec.RevokedAt != "" {
+			k, err = rec.key()
+			return err
+		}
+		rec.RevokedAt, rec.RevokedBy = formatTime(at), by
+		if err := putJSON(keys, []byte(keyID), rec); err != nil {
+			return err
+		}
+		creds := tx.Bucket(bucketCreds)
+		var cred credRecord
+		ok, err = getJSON(creds, []byte(rec.Digest), &cred)
+		if err != nil {
+			return err
+		}
+		if ok {
+			cred.RevokedAt = rec.RevokedAt
+			if err := putJSON(creds, []byte(rec.Digest), cred); err != nil {
+				return err
+			}
+		}
+		if !rec.Released {
+			if err := addCount(tx, firmID, -1); err != nil {
+				return err
+			}
+		}
+		if err := putAudit(tx, audit); err != nil {
+			return err
+		}
+		k, err = rec.key()
+		return err
+	})
+	return k, err
+}
+
+// ReleaseExpired implements keyservice.Store.
+func (s *Store) ReleaseExpired(ctx context.Context, firmID string, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	released := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		released = 0 // a retried function starts over
+		keys := firmKeys(tx, firmID)
+		if keys == nil {
+			return nil
+		}
+		var updates []keyRecord
+		err := keys.ForEach(func(id, raw []byte) error {
+			var rec keyRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return fmt.Errorf("boltstore: decode key %s: %w", id, err)
+			}
+			if rec.Released || rec.RevokedAt != "" || rec.ExpiresAt == "" {
+				return nil
+			}
+			exp, err := parseTime(rec.ExpiresAt)
+			if err != nil {
+				return err
+			}
+			if exp.After(now) {
+				return nil
+			}
+			rec.Released = true
+			updates = append(updates, rec)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Written after the scan: a bucket must not change under ForEach.
+		for _, rec := range updates {
+			if err := putJSON(keys, []byte(rec.ID), rec); err != nil {
+				return err
+			}
+		}
+		if len(updates) > 0 {
+			if err := addCount(tx, firmID, -len(updates)); err != nil {
+				return err
+			}
+		}
+		released = len(updates)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return released, nil
+}
+
+// FindCredential implements keyservice.Store.
+func (s *Store) FindCredential(ctx context.Context, digest apikey.Digest) (keyservice.Credential, error) {
+	if err := ctx.Err(); err != nil {
+		return keyservice.Credential{}, err
+	}
+	var c keyservice.Credential
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var rec credRecord
+		ok, err := getJSON(tx.Bucket(bucketCreds), []byte(digest.String()), &rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyservice.ErrNotFound
+		}
+		c, err = rec.credential()
+		return err
+	})
+	return c, err
+}
+
+// TouchLastUsed implements keyservice.Store.
+func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	wrote := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		wrote = false
+		creds := tx.Bucket(bucketCreds)
+		dk := []byte(digest.String())
+		var cred credRecord
+		ok, err := getJSON(creds, dk, &cred)
+		if err != nil || !ok {
+			return err
+		}
+		if cred.FirmID != firmID || cred.KeyID != keyID {
+			return nil // not this key's credential: write nothing
+		}
+		if cred.LastUsedAt != "" {
+			last, err := parseTime(cred.LastUsedAt)
+			if err != nil {
+				return err
+			}
+			if !last.Before(staleBefore) {
+				return nil
+			}
+		}
+		cred.LastUsedAt = formatTime(at)
+		if err := putJSON(creds, dk, cred); err != nil {
+			return err
+		}
+		keys := firmKeys(tx, firmID)
+		var rec keyRecord
+		ok, err = getJSON(keys, []byte(keyID), &rec)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rec.LastUsedAt = cred.LastUsedAt
+			if err := putJSON(keys, []byte(keyID), rec); err != nil {
+				return err
+			}
+		}
+		wrote = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return wrote, nil
+}
+
+// ListAudit implements keyservice.Store.
+func (s *Store) ListAudit(ctx context.Context, firmID string) ([]keyservice.AuditRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := []keyservice.AuditRecord{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit).Bucket([]byte(firmID))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, raw []byte) error {
+			var rec auditRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return fmt.Errorf("boltstore: decode audit %s: %w", k, err)
+			}
+			at, err := parseTime(rec.At)
+			if err != nil {
+				return err
+			}
+			out = append(out, keyservice.AuditRecord{At: at, Action: rec.Action, FirmID: rec.FirmID,
+				KeyID: rec.KeyID, Label: rec.Label, Actor: rec.Actor, SourceIP: rec.SourceIP})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

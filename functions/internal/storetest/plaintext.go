@@ -1,0 +1,47 @@
+package storetest
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+)
+
+// hintChars is how many characters of the secret part a hint may show; any
+// longer run of the secret in stored data is a leak.
+const hintChars = 4
+
+// secretStart and secretEnd bound the random part of a key.
+const (
+	secretStart = len(apikey.Prefix)
+	secretEnd   = apikey.Len - 6 // the last 6 characters are the checksum
+)
+
+// AssertNoPlaintext fails t if dump (a whole table scan, a database file, a
+// log) contains any of keys, or any run of hintChars+1 or more consecutive
+// characters of a key's secret part. Failures name the key by its index,
+// never by its value.
+func AssertNoPlaintext(t testing.TB, dump []byte, keys []string) {
+	t.Helper()
+	if len(keys) == 0 {
+		t.Fatalf("AssertNoPlaintext: no keys to look for")
+	}
+	for i, k := range keys {
+		if len(k) != apikey.Len {
+			t.Fatalf("AssertNoPlaintext: key #%d is not a key (length %d)", i, len(k))
+		}
+		if bytes.Contains(dump, []byte(k)) {
+			t.Errorf("dump contains plaintext key #%d", i)
+			continue
+		}
+		// Every longer run contains a window of hintChars+1, so checking
+		// the windows of exactly that size is enough.
+		w := hintChars + 1
+		for off := secretStart; off+w <= secretEnd; off++ {
+			if bytes.Contains(dump, []byte(k[off:off+w])) {
+				t.Errorf("dump contains %d characters of key #%d's secret (offset %d)", w, i, off)
+				break
+			}
+		}
+	}
+}
