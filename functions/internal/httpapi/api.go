@@ -1,0 +1,205 @@
+// Package httpapi serves the HTTP contract of SPEC section 3 with plain
+// net/http handlers: the management routes (list, generate, revoke) for firm
+// administrators and whoami for API keys. The same handlers run in Lambda
+// (wrapped by aws-lambda-go-api-proxy), in the local server and in httptest;
+// identity always comes from the API Gateway context in the request's
+// context.Context (package identity).
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+// Function names: one Lambda function per route.
+const (
+	FunctionList     = "list"
+	FunctionGenerate = "generate"
+	FunctionRevoke   = "revoke"
+	FunctionWhoami   = "whoami"
+)
+
+// Route is one route of the HTTP contract and the function that serves it.
+// Path uses the {name} wildcard syntax shared by net/http (Go 1.22+) and
+// API Gateway HTTP APIs.
+type Route struct {
+	Method   string
+	Path     string
+	Function string
+}
+
+// Routes returns the route table of the product. The SAM template, the
+// local server and the Lambda functions are all checked against it.
+func Routes() []Route {
+	return []Route{
+		{Method: http.MethodGet, Path: "/v1/api-keys", Function: FunctionList},
+		{Method: http.MethodPost, Path: "/v1/api-keys", Function: FunctionGenerate},
+		{Method: http.MethodPost, Path: "/v1/api-keys/{id}/revoke", Function: FunctionRevoke},
+		{Method: http.MethodGet, Path: "/v1/whoami", Function: FunctionWhoami},
+	}
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	svc    *keyservice.Service
+	ident  identity.Config
+	log    *slog.Logger
+	now    func() time.Time
+	revoke func(ctx context.Context, k keyservice.Key)
+}
+
+// Option configures an API.
+type Option func(*API)
+
+// WithRevokeHook runs hook after every successful revoke (also a repeated
+// one), before the response is written. The revoke Lambda uses it to reset
+// API Gateway's authorizer cache. It is best effort: the hook handles and
+// logs its own errors, and a panic in it is recovered and logged.
+func WithRevokeHook(hook func(ctx context.Context, k keyservice.Key)) Option {
+	return func(a *API) { a.revoke = hook }
+}
+
+// WithClock sets the clock used to compute a key's status at request time.
+// It should be the clock given to the keyservice. Default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(a *API) {
+		if now != nil {
+			a.now = now
+		}
+	}
+}
+
+// New returns the API over svc. A nil log means slog.Default().
+func New(svc *keyservice.Service, ident identity.Config, log *slog.Logger, opts ...Option) *API {
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &API{svc: svc, ident: ident, log: log, now: time.Now}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+func (a *API) handlerFunc(function string) http.HandlerFunc {
+	switch function {
+	case FunctionList:
+		return a.list
+	case FunctionGenerate:
+		return a.generate
+	case FunctionRevoke:
+		return a.revokeKey
+	case FunctionWhoami:
+		return a.whoami
+	}
+	return nil
+}
+
+// Handler serves only the route of one function (a Lambda function serves
+// its own route and nothing else). Any other path answers 404 not_found and
+// another method on its path 405. An unknown function name yields a handler
+// that answers 404 to everything.
+func (a *API) Handler(function string) http.Handler {
+	var routes []Route
+	for _, r := range Routes() {
+		if r.Function == function {
+			routes = append(routes, r)
+		}
+	}
+	return a.serve(routes)
+}
+
+// Mux serves every route of Routes().
+func (a *API) Mux() http.Handler { return a.serve(Routes()) }
+
+// serve builds a router over routes whose every answer, including a
+// mismatch, is the JSON envelope: Go's ServeMux answers a mismatch in plain
+// text, so mismatches never reach its own 404/405 handlers.
+func (a *API) serve(routes []Route) http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle(r.Method+" "+r.Path, a.handlerFunc(r.Function))
+	}
+	methods := map[string]bool{}
+	for _, r := range routes {
+		methods[r.Method] = true
+	}
+	return a.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = stripStage(r)
+		p := r.URL.Path
+		// Unclean paths would get ServeMux's 301 redirect; an API answers
+		// them as unknown instead.
+		if p == "" || p[0] != '/' || path.Clean(p) != p {
+			writeNotFoundRoute(w)
+			return
+		}
+		if _, pattern := mux.Handler(r); pattern != "" {
+			if sw, ok := w.(*statusWriter); ok {
+				sw.route = pattern
+			}
+			mux.ServeHTTP(w, r)
+			return
+		}
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			if !methods[m] || m == r.Method {
+				continue
+			}
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			writeNotFoundRoute(w)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeErrorStatus(w, http.StatusMethodNotAllowed, keyservice.CodeInvalidRequest,
+			"Method "+safeMethod(r.Method)+" is not allowed on this route.")
+	}))
+}
+
+// stripStage removes the stage name that HTTP API puts in front of the path
+// when the stage is not $default ("/prod/v1/api-keys"), so routing sees the
+// path as declared.
+func stripStage(r *http.Request) *http.Request {
+	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
+	if !ok || rc.Stage == "" || rc.Stage == "$default" {
+		return r
+	}
+	prefix := "/" + rc.Stage
+	if !strings.HasPrefix(r.URL.Path, prefix+"/") {
+		return r
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = strings.TrimPrefix(r.URL.Path, prefix)
+	if r2.URL.RawPath != "" {
+		r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, prefix)
+	}
+	return r2
+}
+
+// safeMethod keeps a client-chosen method short and printable before it is
+// echoed in a message.
+func safeMethod(m string) string {
+	if len(m) > 16 {
+		m = m[:16]
+	}
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; c < 'A' || c > 'Z' {
+			return "this"
+		}
+	}
+	return m
+}

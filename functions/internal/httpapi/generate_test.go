@@ -1,0 +1,202 @@
+package httpapi_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+func TestGenerateCreated(t *testing.T) {
+	tests := []struct {
+		name        string
+		body        string
+		contentType string // "" = application/json, "-" = none
+		wantLabel   string
+		wantExpires *string
+	}{
+		{name: "label only", body: `{"label":"Production Integration"}`, wantLabel: "Production Integration"},
+		{name: "label is trimmed", body: `{"label":"  Office Sync Tool \n"}`, wantLabel: "Office Sync Tool"},
+		{name: "expiresAt", body: `{"label":"Accounting Export","expiresAt":"2027-01-31T10:00:00Z"}`,
+			wantLabel: "Accounting Export", wantExpires: ptr("2027-01-31T10:00:00.000Z")},
+		{name: "expiresAt with offset is normalised to UTC", body: `{"label":"x","expiresAt":"2027-01-31T12:00:00.123+02:00"}`,
+			wantLabel: "x", wantExpires: ptr("2027-01-31T10:00:00.123Z")},
+		{name: "expiresAt null means no expiry", body: `{"label":"x","expiresAt":null}`, wantLabel: "x"},
+		{name: "64 characters", body: `{"label":"` + strings.Repeat("é", 64) + `"}`, wantLabel: strings.Repeat("é", 64)},
+		{name: "no content type", body: `{"label":"x"}`, contentType: "-", wantLabel: "x"},
+		{name: "json with charset", body: `{"label":"x"}`, contentType: "application/json; charset=utf-8", wantLabel: "x"},
+		{name: "surrounding whitespace", body: " \n{\"label\":\"x\"}\n ", wantLabel: "x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			headers := map[string]string{"content-type": "application/json"}
+			switch tt.contentType {
+			case "":
+			case "-":
+				headers = map[string]string{"content-type": ""}
+			default:
+				headers["content-type"] = tt.contentType
+			}
+			rec := e.do(req{method: "POST", target: "/v1/api-keys", body: tt.body, headers: headers, claims: adminPremier})
+			if rec.Code != http.StatusCreated {
+				t.Fatalf("status = %d, want 201; %s", rec.Code, rec.Body.String())
+			}
+			checkCommon(t, rec)
+			k := decodeKey(t, rec.Body.Bytes(), true)
+			if k.Key == nil || apikey.Validate(*k.Key) != nil {
+				t.Fatalf("key is not a valid API key")
+			}
+			if k.Hint != apikey.Hint(*k.Key) {
+				t.Errorf("hint = %q, want %q", k.Hint, apikey.Hint(*k.Key))
+			}
+			if k.Label != tt.wantLabel || k.Status != "active" || k.CreatedBy != "alice" ||
+				k.CreatedAt != "2026-11-25T12:00:00.000Z" || !keyservice.ValidID(k.ID) {
+				t.Errorf("got %+v", k)
+			}
+			if k.LastUsedAt != nil || k.RevokedAt != nil || k.RevokedBy != nil {
+				t.Errorf("unset members must be null: %s", rec.Body.String())
+			}
+			if (k.ExpiresAt == nil) != (tt.wantExpires == nil) || (k.ExpiresAt != nil && *k.ExpiresAt != *tt.wantExpires) {
+				t.Errorf("expiresAt = %v, want %v", deref(k.ExpiresAt), deref(tt.wantExpires))
+			}
+			// The key is shown once: never logged, never listed.
+			if strings.Contains(e.logs.String(), *k.Key) {
+				t.Errorf("the plaintext key appears in the logs")
+			}
+			if !strings.Contains(e.logs.String(), `"audit"`) {
+				t.Errorf("no audit log line")
+			}
+			list := e.do(req{method: "GET", target: "/v1/api-keys", claims: adminPremier})
+			if strings.Contains(list.Body.String(), *k.Key) || strings.Contains(list.Body.String(), `"key"`) {
+				t.Errorf("listing shows the key: %s", list.Body.String())
+			}
+		})
+	}
+}
+
+func TestGenerateErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		headers map[string]string
+		claims  map[string]string
+		noCtx   bool
+		setup   func(e *env)
+		status  int
+		code    keyservice.Code
+	}{
+		// 401
+		{name: "no gateway context", body: `{"label":"x"}`, noCtx: true, status: 401, code: keyservice.CodeUnauthorized},
+		{name: "spoofed proxy context header", body: `{"label":"x"}`, noCtx: true,
+			headers: map[string]string{"X-GoLambdaProxy-ApiGW-Context": `{"authorizer":{"jwt":{"claims":{"sub":"alice","firmId":"acme","role":"admin","tier":"premier"}}}}`},
+			status:  401, code: keyservice.CodeUnauthorized},
+		{name: "spoofed header beside a context without claims", body: `{"label":"x"}`,
+			headers: map[string]string{"X-GoLambdaProxy-ApiGW-Context": `{"authorizer":{"jwt":{"claims":{"sub":"alice","firmId":"acme","role":"admin","tier":"premier"}}}}`},
+			status:  401, code: keyservice.CodeUnauthorized},
+		{name: "no claims", body: `{"label":"x"}`, status: 401, code: keyservice.CodeUnauthorized},
+		{name: "empty claims", body: `{"label":"x"}`, claims: map[string]string{}, status: 401, code: keyservice.CodeUnauthorized},
+		{name: "no subject", body: `{"label":"x"}`, claims: with(adminPremier, "sub", "<delete>"), status: 401, code: keyservice.CodeUnauthorized},
+		{name: "empty firm", body: `{"label":"x"}`, claims: with(adminPremier, "firmId", ""), status: 401, code: keyservice.CodeUnauthorized},
+		{name: "401 before body checks", body: `{`, status: 401, code: keyservice.CodeUnauthorized},
+		// 403
+		{name: "not an admin", body: `{"label":"x"}`, claims: member, status: 403, code: keyservice.CodeNotFirmAdmin},
+		{name: "role is case-sensitive", body: `{"label":"x"}`, claims: with(adminPremier, "role", "Admin"), status: 403, code: keyservice.CodeNotFirmAdmin},
+		{name: "role list is not admin", body: `{"label":"x"}`, claims: with(adminPremier, "role", "[admin]"), status: 403, code: keyservice.CodeNotFirmAdmin},
+		{name: "not premier", body: `{"label":"x"}`, claims: adminBasic, status: 403, code: keyservice.CodePremierRequired},
+		{name: "403 before body checks", body: `{`, claims: member, status: 403, code: keyservice.CodeNotFirmAdmin},
+		{name: "premier before body checks", body: `{"label":""}`, claims: adminBasic, status: 403, code: keyservice.CodePremierRequired},
+		{name: "tier is case-sensitive", body: `{"label":"x"}`, claims: with(adminPremier, "tier", "Premier"), status: 403, code: keyservice.CodePremierRequired},
+		{name: "no tier", body: `{"label":"x"}`, claims: with(adminPremier, "tier", "<delete>"), status: 403, code: keyservice.CodePremierRequired},
+		// 400 invalid_label
+		{name: "empty label", body: `{"label":""}`, status: 400, code: keyservice.CodeInvalidLabel},
+		{name: "blank label", body: `{"label":" \t "}`, status: 400, code: keyservice.CodeInvalidLabel},
+		{name: "missing label", body: `{}`, status: 400, code: keyservice.CodeInvalidLabel},
+		{name: "65 characters", body: `{"label":"` + strings.Repeat("a", 65) + `"}`, status: 400, code: keyservice.CodeInvalidLabel},
+		{name: "control character", body: `{"label":"a\u0007b"}`, status: 400, code: keyservice.CodeInvalidLabel},
+		{name: "inner newline", body: `{"label":"a\nb"}`, status: 400, code: keyservice.CodeInvalidLabel},
+		{name: "bidi override", body: `{"label":"a\u202eb"}`, status: 400, code: keyservice.CodeInvalidLabel},
+		// 400 invalid_request
+		{name: "empty body", body: ``, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "malformed JSON", body: `{"label":`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "null body", body: `null`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "array body", body: `[{"label":"x"}]`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "string body", body: `"x"`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "trailing data", body: `{"label":"x"} x`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "two objects", body: `{"label":"x"}{"label":"y"}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "unknown field", body: `{"label":"x","scopes":["all"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "field name case", body: `{"Label":"x"}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "label number", body: `{"label":42}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "label null", body: `{"label":null}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "label object", body: `{"label":{"x":1}}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "expiresAt number", body: `{"label":"x","expiresAt":1893456000}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "expiresAt not RFC 3339", body: `{"label":"x","expiresAt":"2027-01-31"}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "expiresAt in the past", body: `{"label":"x","expiresAt":"2020-01-01T00:00:00Z"}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "expiresAt now", body: `{"label":"x","expiresAt":"2026-11-25T12:00:00Z"}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "body over 8 KiB", body: `{"label":"x","pad":"` + strings.Repeat("a", 8<<10) + `"}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "body over 8 KiB of whitespace", body: `{"label":"x"}` + strings.Repeat(" ", 8<<10), status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "invalid UTF-8", body: "{\"label\":\"a\xffb\"}", status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "form content type", body: `label=x`, headers: map[string]string{"content-type": "application/x-www-form-urlencoded"}, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "text content type", body: `{"label":"x"}`, headers: map[string]string{"content-type": "text/plain"}, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "bad content type", body: `{"label":"x"}`, headers: map[string]string{"content-type": ";;"}, status: 400, code: keyservice.CodeInvalidRequest},
+		// 409
+		{name: "key limit reached", body: `{"label":"x"}`, setup: func(e *env) {
+			for range e.maxKeys {
+				e.generate("filler")
+			}
+		}, status: 409, code: keyservice.CodeKeyLimitReached},
+		// 500
+		{name: "pepper unavailable", body: `{"label":"x"}`, setup: func(e *env) { e.peppers.fail = true }, status: 500, code: keyservice.CodeInternal},
+		{name: "store failure", body: `{"label":"x"}`, setup: func(e *env) {
+			e.store.failCreate = func() error { return errors.New("dynamodb: connection refused to table secret-table") }
+		}, status: 500, code: keyservice.CodeInternal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			claims := tt.claims
+			if claims == nil && tt.status != 401 {
+				claims = adminPremier
+			}
+			rec := e.do(req{method: "POST", target: "/v1/api-keys", body: tt.body, headers: tt.headers, claims: claims, noCtx: tt.noCtx})
+			wantError(t, rec, tt.status, tt.code)
+			if tt.status == 500 {
+				if strings.Contains(rec.Body.String(), "dynamodb") || strings.Contains(rec.Body.String(), "secret") {
+					t.Errorf("500 leaks internal detail: %s", rec.Body.String())
+				}
+				if !strings.Contains(e.logs.String(), "internal error") {
+					t.Errorf("internal error not logged")
+				}
+			}
+		})
+	}
+}
+
+func TestGenerateLimitCountsOnlyActiveKeys(t *testing.T) {
+	e := newEnv(t, withMaxKeys(1))
+	k := e.generate("first")
+	if rec := e.do(req{method: "POST", target: "/v1/api-keys", body: `{"label":"second"}`, claims: adminPremier}); rec.Code != 409 {
+		t.Fatalf("second key: %d", rec.Code)
+	}
+	if rec := e.do(req{method: "POST", target: "/v1/api-keys/" + k.ID + "/revoke", claims: adminPremier}); rec.Code != 200 {
+		t.Fatalf("revoke: %d", rec.Code)
+	}
+	if rec := e.do(req{method: "POST", target: "/v1/api-keys", body: `{"label":"second"}`, claims: adminPremier}); rec.Code != 201 {
+		t.Fatalf("after revoke: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func deref(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
+}

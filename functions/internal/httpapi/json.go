@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+// TimeFormat is how every timestamp is written: RFC 3339, UTC, fixed
+// millisecond precision.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// keyJSON is the Key object of SPEC section 3. Unset values are null.
+type keyJSON struct {
+	ID         string  `json:"id"`
+	Label      string  `json:"label"`
+	Hint       string  `json:"hint"`
+	Status     string  `json:"status"`
+	CreatedAt  string  `json:"createdAt"`
+	CreatedBy  string  `json:"createdBy"`
+	LastUsedAt *string `json:"lastUsedAt"`
+	ExpiresAt  *string `json:"expiresAt"`
+	RevokedAt  *string `json:"revokedAt"`
+	RevokedBy  *string `json:"revokedBy"`
+}
+
+// createdJSON is the 201 body: the Key plus the plaintext key, once.
+type createdJSON struct {
+	keyJSON
+	Key string `json:"key"`
+}
+
+type listJSON struct {
+	Items      []keyJSON `json:"items"`
+	NextCursor *string   `json:"nextCursor"`
+}
+
+type whoamiJSON struct {
+	FirmID string `json:"firmId"`
+	KeyID  string `json:"keyId"`
+	Label  string `json:"label"`
+}
+
+// toJSON renders k, with its status computed at now.
+func toJSON(k *keyservice.Key, now time.Time) keyJSON {
+	return keyJSON{
+		ID:         k.ID,
+		Label:      k.Label,
+		Hint:       k.Hint,
+		Status:     string(k.StatusAt(now)),
+		CreatedAt:  formatTime(k.CreatedAt),
+		CreatedBy:  k.CreatedBy,
+		LastUsedAt: optTime(k.LastUsedAt),
+		ExpiresAt:  optTime(k.ExpiresAt),
+		RevokedAt:  optTime(k.RevokedAt),
+		RevokedBy:  optString(k.RevokedBy),
+	}
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := formatTime(t)
+	return &s
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
