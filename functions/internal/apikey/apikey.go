@@ -32,6 +32,11 @@ const (
 
 const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
+// crcTable is CRC-32 (IEEE), computed by hand in putChecksum: the library's
+// dispatch makes its argument escape, which would cost an allocation on
+// every Validate.
+var crcTable = crc32.MakeTable(crc32.IEEE)
+
 // ErrMalformed is returned for anything that is not a well-formed key: wrong
 // prefix, length, alphabet or checksum. It never carries the input.
 var ErrMalformed = errors.New("apikey: malformed key")
@@ -67,8 +72,14 @@ func Generate(r io.Reader) (string, error) {
 	return string(out[:]), nil
 }
 
-func putChecksum(dst []byte, body []byte) {
-	c := crc32.ChecksumIEEE(body)
+// putChecksum writes the checksum of body (a []byte or the key string itself,
+// so that Validate neither copies nor allocates).
+func putChecksum[T string | []byte](dst []byte, body T) {
+	c := ^uint32(0)
+	for i := 0; i < len(body); i++ {
+		c = crcTable[byte(c)^body[i]] ^ (c >> 8)
+	}
+	c = ^c
 	for i := checksumLen - 1; i >= 0; i-- {
 		dst[i] = alphabet[c%62]
 		c /= 62
@@ -88,10 +99,10 @@ func Validate(s string) error {
 		}
 	}
 	var want [checksumLen]byte
-	var body [len(Prefix) + secretLen]byte
-	copy(body[:], s)
-	putChecksum(want[:], body[:])
-	if subtle.ConstantTimeCompare(want[:], []byte(s[len(Prefix)+secretLen:])) != 1 {
+	putChecksum(want[:], s[:len(Prefix)+secretLen])
+	var got [checksumLen]byte
+	copy(got[:], s[len(Prefix)+secretLen:])
+	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
 		return ErrMalformed
 	}
 	return nil

@@ -84,7 +84,14 @@ func NewPepperSet(current string, secrets map[string][]byte) (PepperSet, error) 
 			others = append(others, v)
 		}
 	}
-	sort.Sort(sort.Reverse(sort.StringSlice(others)))
+	// Newest first, so a key from the previous rotation is found on the
+	// second read: versions compare by length, then text ("10" after "9").
+	sort.Slice(others, func(i, j int) bool {
+		if len(others[i]) != len(others[j]) {
+			return len(others[i]) > len(others[j])
+		}
+		return others[i] > others[j]
+	})
 	for _, v := range others {
 		p, err := NewPepper(v, secrets[v])
 		if err != nil {

@@ -391,6 +391,7 @@ func (s *Store) RevokeKey(ctx context.Context, firmID, keyID string, at time.Tim
 				return err
 			}
 		}
+		audit.Label = rec.Label
 		if err := putAudit(tx, audit); err != nil {
 			return err
 		}

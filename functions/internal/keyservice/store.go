@@ -78,7 +78,9 @@ type AuditRecord struct {
 
 // Store is the persistence the service needs. Every implementation must pass
 // the conformance suite in package storetest, including its concurrency
-// cases. All reads are strongly consistent.
+// cases. All reads are strongly consistent. RevokeKey and TouchLastUsed must
+// not fail merely because of a concurrent write: a store retries (or, for a
+// touch that lost the race, returns false).
 //
 // Active-key accounting: a store keeps, per firm, a count of keys that are
 // neither revoked nor released. CreateKey increments it atomically with the
@@ -100,7 +102,8 @@ type Store interface {
 	ListKeys(ctx context.Context, firmID, afterID string, limit int) ([]Key, error)
 
 	// RevokeKey marks the key and its credential revoked at `at` by `by`,
-	// writes the audit record and releases the key's count, all or nothing.
+	// writes the audit record (with Label filled in from the key) and
+	// releases the key's count, all or nothing.
 	// Revoking a revoked key changes nothing (no audit record either) and
 	// returns the key as it is. Unknown key: ErrNotFound.
 	RevokeKey(ctx context.Context, firmID, keyID string, at time.Time, by string, audit AuditRecord) (Key, error)
