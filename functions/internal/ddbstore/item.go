@@ -1,0 +1,205 @@
+package ddbstore
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+type item = map[string]types.AttributeValue
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n int) types.AttributeValue { return &types.AttributeValueMemberN{Value: strconv.Itoa(n)} }
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+func firmPK(firmID string) string          { return firmPrefix + firmID }
+func keySK(keyID string) string            { return keyPrefix + keyID }
+func credPK(d apikey.Digest) string        { return credPrefix + d.String() }
+func pk(p, s string) item                  { return item{PartitionKey: str(p), SortKey: str(s)} }
+func keyPrimary(firmID, keyID string) item { return pk(firmPK(firmID), keySK(keyID)) }
+func credPrimary(d apikey.Digest) item     { return pk(credPK(d), credSK) }
+func counterPrimary(firmID string) item    { return pk(firmPK(firmID), counterSK) }
+func auditSK(a keyservice.AuditRecord) string {
+	return auditPrefix + formatTime(a.At) + "#" + a.KeyID + "#" + a.Action
+}
+func setIf(it item, name, v string) {
+	if v != "" {
+		it[name] = str(v)
+	}
+}
+func setTime(it item, name string, t time.Time) {
+	if !t.IsZero() {
+		it[name] = str(formatTime(t))
+	}
+}
+
+func keyItem(k keyservice.Key) item {
+	it := keyPrimary(k.FirmID, k.ID)
+	it[attrType] = str(typeKey)
+	it[attrFirmID] = str(k.FirmID)
+	it[attrKeyID] = str(k.ID)
+	setIf(it, attrLabel, k.Label)
+	setIf(it, attrHint, k.Hint)
+	setTime(it, attrCreated, k.CreatedAt)
+	setIf(it, attrCreator, k.CreatedBy)
+	setTime(it, attrExpires, k.ExpiresAt)
+	setTime(it, attrRevoked, k.RevokedAt)
+	setIf(it, attrRevoker, k.RevokedBy)
+	setTime(it, attrLastUsed, k.LastUsedAt)
+	it[attrDigest] = str(k.Digest.String())
+	setIf(it, attrPepper, k.PepperVersion)
+	return it
+}
+
+func credItem(k keyservice.Key) item {
+	it := credPrimary(k.Digest)
+	it[attrType] = str(typeCred)
+	it[attrFirmID] = str(k.FirmID)
+	it[attrKeyID] = str(k.ID)
+	setIf(it, attrLabel, k.Label)
+	setTime(it, attrExpires, k.ExpiresAt)
+	setTime(it, attrRevoked, k.RevokedAt)
+	setTime(it, attrLastUsed, k.LastUsedAt)
+	setIf(it, attrPepper, k.PepperVersion)
+	return it
+}
+
+func auditItem(a keyservice.AuditRecord) item {
+	it := pk(firmPK(a.FirmID), auditSK(a))
+	it[attrType] = str(typeAudit)
+	it[attrAt] = str(formatTime(a.At))
+	it[attrAction] = str(a.Action)
+	it[attrFirmID] = str(a.FirmID)
+	it[attrKeyID] = str(a.KeyID)
+	setIf(it, attrLabel, a.Label)
+	setIf(it, attrActor, a.Actor)
+	setIf(it, attrSourceIP, a.SourceIP)
+	return it
+}
+
+// decoder reads attributes of one item and keeps the first error.
+type decoder struct {
+	it  item
+	err error
+}
+
+func (d *decoder) str(name string) string {
+	v, ok := d.it[name]
+	if !ok {
+		return ""
+	}
+	s, ok := v.(*types.AttributeValueMemberS)
+	if !ok {
+		d.fail(fmt.Errorf("attribute %s is %T, want S", name, v))
+		return ""
+	}
+	return s.Value
+}
+
+func (d *decoder) time(name string) time.Time {
+	s := d.str(name)
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(TimeLayout, s)
+	if err != nil {
+		d.fail(fmt.Errorf("attribute %s: %w", name, err))
+	}
+	return t
+}
+
+func (d *decoder) bool(name string) bool {
+	v, ok := d.it[name]
+	if !ok {
+		return false
+	}
+	b, ok := v.(*types.AttributeValueMemberBOOL)
+	if !ok {
+		d.fail(fmt.Errorf("attribute %s is %T, want BOOL", name, v))
+		return false
+	}
+	return b.Value
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+// storedKey is a key item with the store's own bookkeeping.
+type storedKey struct {
+	keyservice.Key
+	Released bool // its count was released by ReleaseExpired
+}
+
+func decodeKey(it item) (storedKey, error) {
+	d := decoder{it: it}
+	k := storedKey{Key: keyservice.Key{
+		ID:            d.str(attrKeyID),
+		FirmID:        d.str(attrFirmID),
+		Label:         d.str(attrLabel),
+		Hint:          d.str(attrHint),
+		CreatedAt:     d.time(attrCreated),
+		CreatedBy:     d.str(attrCreator),
+		ExpiresAt:     d.time(attrExpires),
+		RevokedAt:     d.time(attrRevoked),
+		RevokedBy:     d.str(attrRevoker),
+		LastUsedAt:    d.time(attrLastUsed),
+		PepperVersion: d.str(attrPepper),
+	}}
+	k.Released = d.bool(attrReleased)
+	digest, err := apikey.ParseDigest(d.str(attrDigest))
+	if err != nil {
+		d.fail(err)
+	}
+	k.Digest = digest
+	if d.err != nil {
+		return storedKey{}, fmt.Errorf("decode key item: %w", d.err)
+	}
+	return k, nil
+}
+
+func decodeCred(it item) (keyservice.Credential, error) {
+	d := decoder{it: it}
+	c := keyservice.Credential{
+		FirmID:        d.str(attrFirmID),
+		KeyID:         d.str(attrKeyID),
+		Label:         d.str(attrLabel),
+		ExpiresAt:     d.time(attrExpires),
+		RevokedAt:     d.time(attrRevoked),
+		LastUsedAt:    d.time(attrLastUsed),
+		PepperVersion: d.str(attrPepper),
+	}
+	if d.err == nil && (c.FirmID == "" || c.KeyID == "") {
+		d.fail(fmt.Errorf("credential item without firm or key id"))
+	}
+	if d.err != nil {
+		return keyservice.Credential{}, fmt.Errorf("decode credential item: %w", d.err)
+	}
+	return c, nil
+}
+
+func decodeAudit(it item) (keyservice.AuditRecord, error) {
+	d := decoder{it: it}
+	a := keyservice.AuditRecord{
+		At:       d.time(attrAt),
+		Action:   d.str(attrAction),
+		FirmID:   d.str(attrFirmID),
+		KeyID:    d.str(attrKeyID),
+		Label:    d.str(attrLabel),
+		Actor:    d.str(attrActor),
+		SourceIP: d.str(attrSourceIP),
+	}
+	if d.err != nil {
+		return keyservice.AuditRecord{}, fmt.Errorf("decode audit item: %w", d.err)
+	}
+	return a, nil
+}
