@@ -1,0 +1,110 @@
+package localserver
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr    = "127.0.0.1:8080"
+	DefaultDataDir = ".data"
+	DefaultTable   = "kudurrustone-api-keys-local"
+	DefaultRegion  = "us-east-1"
+)
+
+// Environment variables read by ParseConfig. The DynamoDB, table, limit and
+// claim variables are the ones the Lambda functions read.
+const (
+	EnvAddr             = "KST_ADDR"
+	EnvDataDir          = "KST_DATA"
+	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
+	EnvTable            = "TABLE_NAME"
+	EnvMaxActiveKeys    = "MAX_ACTIVE_KEYS"
+	EnvLogLevel         = "LOG_LEVEL"
+	EnvRegion           = "AWS_REGION"
+)
+
+// Config is the local server's configuration.
+type Config struct {
+	// Addr is the listen address (default 127.0.0.1:8080). Anything but
+	// loopback exposes /dev/token, which mints admin tokens for anyone.
+	Addr string
+	// DataDir holds the embedded store (keys.db), the pepper file
+	// (pepper.json) and the token signing key (jwt-signing-key.pem).
+	DataDir string
+	// DynamoDBEndpoint, when set, replaces the embedded store by the table
+	// Table at that endpoint (DynamoDB Local), created if missing.
+	DynamoDBEndpoint string
+	Table            string
+	Region           string
+	MaxActiveKeys    int
+	Identity         identity.Config
+	// Getenv is used for the pepper variable (KST_PEPPER) and AWS settings;
+	// default os.Getenv.
+	Getenv func(string) string
+	// Logger receives the JSON logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrHelp is returned by ParseConfig for -h or -help.
+var ErrHelp = flag.ErrHelp
+
+// ParseConfig reads the configuration from args (flags) over the
+// environment (getenv) over the defaults. Usage and flag errors go to
+// stderr.
+func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	maxKeys := keyservice.DefaultMaxActiveKeys
+	if v := getenv(EnvMaxActiveKeys); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("localserver: %s=%q is not a positive integer", EnvMaxActiveKeys, v)
+		}
+		maxKeys = n
+	}
+	cfg := Config{Identity: identity.ConfigFromEnv(getenv), Getenv: getenv}
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Addr, "addr", env(EnvAddr, DefaultAddr), "listen address (env "+EnvAddr+")")
+	fs.StringVar(&cfg.DataDir, "data", env(EnvDataDir, DefaultDataDir), "data folder: embedded store, pepper, token signing key (env "+EnvDataDir+")")
+	fs.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", env(EnvDynamoDBEndpoint, ""), "use DynamoDB at this endpoint (e.g. http://127.0.0.1:8000 for DynamoDB Local) instead of the embedded store (env "+EnvDynamoDBEndpoint+")")
+	fs.StringVar(&cfg.Table, "table", env(EnvTable, DefaultTable), "DynamoDB table, created if missing (env "+EnvTable+")")
+	fs.StringVar(&cfg.Region, "region", env(EnvRegion, DefaultRegion), "AWS region for DynamoDB (env "+EnvRegion+")")
+	fs.IntVar(&cfg.MaxActiveKeys, "max-active-keys", maxKeys, "active keys allowed per firm (env "+EnvMaxActiveKeys+")")
+	logLevel := fs.String("log-level", env(EnvLogLevel, "info"), "debug, info, warn or error (env "+EnvLogLevel+")")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: go run ./functions/local [flags]\n\n"+
+			"Runs every route of the KudurruStone API Keys locally, behind an emulated API Gateway,\n"+
+			"with the admin console at / and POST /dev/token for admin tokens.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("localserver: unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if cfg.MaxActiveKeys < 1 {
+		return Config{}, errors.New("localserver: -max-active-keys must be at least 1")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return Config{}, fmt.Errorf("localserver: log level %q: %w", *logLevel, err)
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return cfg, nil
+}

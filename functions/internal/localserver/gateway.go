@@ -1,0 +1,386 @@
+package localserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+// The gateway stands where API Gateway stands in AWS: it matches a route,
+// runs that route's authorizer (the JWT authorizer for the management
+// routes, the Lambda authorizer for /v1/whoami), builds the HTTP API payload
+// 2.0 event with the request context API Gateway would build, and invokes
+// the route's function through httpadapter.NewV2(...).ProxyWithContext —
+// the very call the Lambda functions make. So the local server exercises the
+// same event-to-request conversion, the same context plumbing (identity
+// reads the context, never a header) and the same buffered response as the
+// deployed functions; a handler that forgets to write a status gets the
+// proxy's 504 here too.
+
+// Fixed parts of the emulated request context.
+const (
+	gatewayAccountID = "000000000000"
+	gatewayAPIID     = "local"
+	gatewayStage     = "$default"
+	gatewayRegion    = "local"
+	// maxPayload is API Gateway's 10 MB request payload limit.
+	maxPayload = 10 << 20
+)
+
+// LambdaHandler is the entry point a Lambda function hands to the runtime
+// (lambda.Handler): a JSON event in, a JSON answer out. The gateway invokes
+// the authorizer through it, exactly as the Lambda runtime does.
+type LambdaHandler interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+type gatewayRoute struct {
+	httpapi.Route
+	segments []string // "{id}" marks a parameter
+	lambda   *httpadapter.HandlerAdapterV2
+}
+
+type gateway struct {
+	routes     []gatewayRoute
+	tokens     *tokenAuthority
+	authorizer LambdaHandler
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// newGateway mounts every route of httpapi.Routes() on the handler of its
+// own function, as each Lambda function serves only its route.
+func newGateway(api *httpapi.API, tokens *tokenAuthority, authorizer LambdaHandler, log *slog.Logger, now func() time.Time) *gateway {
+	g := &gateway{tokens: tokens, authorizer: authorizer, log: log, now: now}
+	for _, r := range httpapi.Routes() {
+		g.routes = append(g.routes, gatewayRoute{
+			Route:    r,
+			segments: strings.Split(strings.TrimPrefix(r.Path, "/"), "/"),
+			lambda:   httpadapter.NewV2(api.Handler(r.Function)),
+		})
+	}
+	return g
+}
+
+// match finds the route of method and path, as API Gateway does: literal
+// segments match exactly, {name} matches one non-empty segment.
+func (g *gateway) match(method, escapedPath string) (*gatewayRoute, map[string]string) {
+	segs := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
+	for i := range g.routes {
+		rt := &g.routes[i]
+		if rt.Method != method || len(rt.segments) != len(segs) {
+			continue
+		}
+		var params map[string]string
+		ok := true
+		for j, s := range rt.segments {
+			if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+				v, err := url.PathUnescape(segs[j])
+				if segs[j] == "" || err != nil {
+					ok = false
+					break
+				}
+				if params == nil {
+					params = map[string]string{}
+				}
+				params[s[1:len(s)-1]] = v
+				continue
+			}
+			if s != segs[j] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return rt, params
+		}
+	}
+	return nil, nil
+}
+
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, params := g.match(r.Method, r.URL.EscapedPath())
+	if rt == nil {
+		// API Gateway answers an unknown route before any authorizer runs.
+		writeError(w, http.StatusNotFound, keyservice.CodeNotFound, "No such route.")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPayload))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, keyservice.CodeInvalidRequest, "The request body is too large.")
+			return
+		}
+		writeError(w, http.StatusBadRequest, keyservice.CodeInvalidRequest, "The request body could not be read.")
+		return
+	}
+	ev := g.event(r, rt, params, body)
+
+	if rt.Function == httpapi.FunctionWhoami {
+		if !g.lambdaAuthorize(w, r, &ev) {
+			return
+		}
+	} else if !g.jwtAuthorize(w, r, &ev) {
+		return
+	}
+	g.invoke(w, r.Context(), rt, ev)
+}
+
+// jwtAuthorize is API Gateway's JWT authorizer: on success the claims,
+// flattened to strings, go to requestContext.authorizer.jwt; on failure the
+// integration is never invoked and the client gets 401.
+func (g *gateway) jwtAuthorize(w http.ResponseWriter, r *http.Request, ev *events.APIGatewayV2HTTPRequest) bool {
+	raw := bearer(r.Header.Get("Authorization"))
+	claims, err := g.tokens.verify(raw)
+	if err != nil {
+		msg := "An administrator token is required: send Authorization: Bearer <jwt>."
+		desc := "missing token"
+		if !errors.Is(err, errNoToken) {
+			desc = err.Error()
+			msg = "The administrator token was rejected: " + desc + "."
+		}
+		// The same challenge API Gateway's JWT authorizer sends.
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer scope="" error="invalid_token" error_description=%q`, desc))
+		writeError(w, http.StatusUnauthorized, keyservice.CodeUnauthorized, msg)
+		return false
+	}
+	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+			Claims: claims,
+			Scopes: strings.Fields(claims["scope"]),
+		},
+	}
+	return true
+}
+
+// lambdaAuthorize invokes the Lambda authorizer with the 2.0 REQUEST event
+// and, when it allows, passes its context on in
+// requestContext.authorizer.lambda. Like API Gateway with the identity
+// source $request.header.Authorization: no header is 401 without invoking
+// the authorizer; isAuthorized false is 403; an authorizer error is 500.
+// There is no authorizer cache here, so a revoked key is denied at once.
+func (g *gateway) lambdaAuthorize(w http.ResponseWriter, r *http.Request, ev *events.APIGatewayV2HTTPRequest) bool {
+	authz := r.Header.Get("Authorization")
+	if authz == "" {
+		writeError(w, http.StatusUnauthorized, keyservice.CodeUnauthorized, "An API key is required: send Authorization: Bearer <key>.")
+		return false
+	}
+	in := events.APIGatewayV2CustomAuthorizerV2Request{
+		Version:               "2.0",
+		Type:                  "REQUEST",
+		RouteArn:              fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s%s", gatewayRegion, gatewayAccountID, gatewayAPIID, gatewayStage, ev.RequestContext.HTTP.Method, ev.RawPath),
+		IdentitySource:        []string{authz},
+		RouteKey:              ev.RouteKey,
+		RawPath:               ev.RawPath,
+		RawQueryString:        ev.RawQueryString,
+		Cookies:               ev.Cookies,
+		Headers:               ev.Headers,
+		QueryStringParameters: ev.QueryStringParameters,
+		RequestContext:        ev.RequestContext,
+		PathParameters:        ev.PathParameters,
+		StageVariables:        ev.StageVariables,
+	}
+	out, err := g.invokeAuthorizer(r.Context(), in)
+	if err != nil {
+		// A failed authorizer invocation is a 500 at API Gateway; the
+		// integration is never reached.
+		g.log.ErrorContext(r.Context(), "authorizer failed", "error", err)
+		writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
+		return false
+	}
+	if !out.IsAuthorized {
+		writeError(w, http.StatusForbidden, keyservice.CodeUnauthorized, "The API key is not valid: it is unknown, malformed, revoked or expired.")
+		return false
+	}
+	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: out.Context}
+	return true
+}
+
+// invokeAuthorizer sends the event through the authorizer's Lambda entry
+// point, JSON in and JSON out, as the runtime would.
+func (g *gateway) invokeAuthorizer(ctx context.Context, in events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	var out events.APIGatewayV2CustomAuthorizerSimpleResponse
+	payload, err := json.Marshal(in)
+	if err != nil {
+		return out, fmt.Errorf("encode authorizer event: %w", err)
+	}
+	answer, err := g.authorizer.Invoke(ctx, payload)
+	if err != nil {
+		return out, fmt.Errorf("invoke authorizer: %w", err)
+	}
+	if err := json.Unmarshal(answer, &out); err != nil {
+		return out, fmt.Errorf("decode authorizer answer: %w", err)
+	}
+	return out, nil
+}
+
+// invoke runs the route's function the way the Lambda runtime does (the
+// event goes through JSON first) and copies its response to w.
+func (g *gateway) invoke(w http.ResponseWriter, ctx context.Context, rt *gatewayRoute, ev events.APIGatewayV2HTTPRequest) {
+	ev, err := roundTrip(ev)
+	if err != nil {
+		g.log.ErrorContext(ctx, "encode event", "error", err)
+		writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
+		return
+	}
+	resp, err := rt.lambda.ProxyWithContext(ctx, ev)
+	if err != nil {
+		// A function error is API Gateway's 500 Internal Server Error.
+		g.log.ErrorContext(ctx, "function failed", "function", rt.Function, "error", err)
+		writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
+		return
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			g.log.ErrorContext(ctx, "decode function response", "function", rt.Function, "error", err)
+			writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
+			return
+		}
+	}
+	h := w.Header()
+	for k, v := range resp.Headers {
+		h.Set(k, v)
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	for _, c := range resp.Cookies {
+		h.Add("Set-Cookie", c)
+	}
+	h.Set("Apigw-Requestid", ev.RequestContext.RequestID)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+}
+
+// event builds the payload 2.0 event API Gateway would send for r.
+func (g *gateway) event(r *http.Request, rt *gatewayRoute, params map[string]string, body []byte) events.APIGatewayV2HTTPRequest {
+	now := g.now().UTC()
+	headers := map[string]string{}
+	for k, vs := range r.Header {
+		lk := strings.ToLower(k)
+		if lk == "cookie" {
+			continue // HTTP APIs move cookies to their own field
+		}
+		headers[lk] = strings.Join(vs, ",")
+	}
+	if r.Host != "" {
+		headers["host"] = r.Host
+	}
+	var cookies []string
+	for _, c := range r.Header.Values("Cookie") {
+		for _, part := range strings.Split(c, ";") {
+			if p := strings.TrimSpace(part); p != "" {
+				cookies = append(cookies, p)
+			}
+		}
+	}
+	var query map[string]string
+	if q := r.URL.Query(); len(q) > 0 {
+		query = make(map[string]string, len(q))
+		for k, vs := range q {
+			query[k] = strings.Join(vs, ",")
+		}
+	}
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:               "2.0",
+		RouteKey:              rt.Method + " " + rt.Path,
+		RawPath:               r.URL.EscapedPath(),
+		RawQueryString:        r.URL.RawQuery,
+		Cookies:               cookies,
+		Headers:               headers,
+		QueryStringParameters: query,
+		PathParameters:        params,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:     rt.Method + " " + rt.Path,
+			AccountID:    gatewayAccountID,
+			Stage:        gatewayStage,
+			RequestID:    requestID(),
+			APIID:        gatewayAPIID,
+			DomainName:   hostOnly(r.Host),
+			DomainPrefix: strings.SplitN(hostOnly(r.Host), ".", 2)[0],
+			Time:         now.Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:    now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method:    r.Method,
+				Path:      r.URL.EscapedPath(),
+				Protocol:  r.Proto,
+				SourceIP:  sourceIP(r.RemoteAddr),
+				UserAgent: r.UserAgent(),
+			},
+		},
+	}
+	if len(body) > 0 {
+		if utf8.Valid(body) {
+			ev.Body = string(body)
+		} else {
+			ev.Body = base64.StdEncoding.EncodeToString(body)
+			ev.IsBase64Encoded = true
+		}
+	}
+	return ev
+}
+
+// bearer returns the token of an Authorization header. Like API Gateway's
+// JWT authorizer, the "Bearer " prefix is optional.
+func bearer(h string) string {
+	h = strings.TrimSpace(h)
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return h
+}
+
+// roundTrip sends v through JSON and back, as every Lambda invocation does,
+// so that, for example, an authorizer context holds only JSON types.
+func roundTrip[T any](v T) (T, error) {
+	var out T
+	b, err := json.Marshal(v)
+	if err != nil {
+		return out, err
+	}
+	err = json.NewDecoder(bytes.NewReader(b)).Decode(&out)
+	return out, err
+}
+
+func requestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+func sourceIP(remoteAddr string) string {
+	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return h
+	}
+	return remoteAddr
+}

@@ -1,0 +1,265 @@
+package localserver
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// The local admin tokens are RS256 JWTs: API Gateway's JWT authorizer only
+// accepts RSA signatures, so the local server accepts exactly what a real
+// deployment would, and a token that works here has the shape a real
+// identity provider must produce.
+const (
+	// SigningKeyFile is the local signing key under the data folder: a PKCS
+	// #8 RSA private key in PEM, created on first run with mode 0600.
+	SigningKeyFile = "jwt-signing-key.pem"
+	// DefaultIssuer and DefaultAudience are what the local JWT authorizer
+	// requires in iss and aud, like the Issuer and Audience of an API
+	// Gateway JWT authorizer.
+	DefaultIssuer   = "kudurrustone-local"
+	DefaultAudience = "kudurrustone-api-keys"
+	// TokenLifetime is how long a /dev/token token is valid.
+	TokenLifetime = time.Hour
+
+	signingAlg = "RS256"
+	rsaBits    = 2048
+)
+
+// tokenAuthority signs local admin tokens and verifies presented ones the
+// way API Gateway's JWT authorizer does: known key (kid), RS256 signature,
+// issuer, audience, exp (required), nbf and iat.
+type tokenAuthority struct {
+	key      *rsa.PrivateKey
+	kid      string
+	issuer   string
+	audience string
+	now      func() time.Time
+	parser   *jwt.Parser
+}
+
+func newTokenAuthority(key *rsa.PrivateKey, issuer, audience string, now func() time.Time) (*tokenAuthority, error) {
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("localserver: encode signing key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return &tokenAuthority{
+		key:      key,
+		kid:      hex.EncodeToString(sum[:8]),
+		issuer:   issuer,
+		audience: audience,
+		now:      now,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{signingAlg}),
+			jwt.WithIssuer(issuer),
+			jwt.WithAudience(audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithTimeFunc(now),
+			jwt.WithJSONNumber(),
+		),
+	}, nil
+}
+
+// mint signs claims, adding iss, aud, iat, nbf and exp.
+func (a *tokenAuthority) mint(claims map[string]any) (string, time.Time, error) {
+	now := a.now().UTC().Truncate(time.Second)
+	exp := now.Add(TokenLifetime)
+	c := jwt.MapClaims{}
+	for k, v := range claims {
+		c[k] = v
+	}
+	c["iss"] = a.issuer
+	c["aud"] = a.audience
+	c["iat"] = now.Unix()
+	c["nbf"] = now.Unix()
+	c["exp"] = exp.Unix()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+	tok.Header["kid"] = a.kid
+	s, err := tok.SignedString(a.key)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("localserver: sign token: %w", err)
+	}
+	return s, exp, nil
+}
+
+// errNoToken is a request without a token: API Gateway answers it without
+// even looking for a key.
+var errNoToken = errors.New("no token")
+
+// verify checks a presented token and returns its claims flattened to
+// strings, as API Gateway passes them to the integration. The error text is
+// safe to show: it says what is wrong with the token, never more.
+func (a *tokenAuthority) verify(raw string) (map[string]string, error) {
+	if raw == "" {
+		return nil, errNoToken
+	}
+	claims := jwt.MapClaims{}
+	_, err := a.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		// API Gateway picks the key by kid from the issuer's JWKS; an
+		// unknown or missing kid finds no key.
+		if kid, _ := t.Header["kid"].(string); kid != a.kid {
+			return nil, errors.New("unknown signing key (kid)")
+		}
+		return &a.key.PublicKey, nil
+	})
+	if err != nil {
+		return nil, tokenError(err)
+	}
+	return flattenClaims(claims), nil
+}
+
+// tokenError turns a parser error into a short description of the problem.
+func tokenError(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return errors.New("the token is malformed")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return errors.New("the token signature is invalid")
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return errors.New("the token cannot be verified (unknown key or algorithm)")
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return errors.New("the token has expired")
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return errors.New("the token is not valid yet")
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return errors.New("the token has the wrong issuer")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return errors.New("the token has the wrong audience")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return errors.New("the token lacks a required claim (exp)")
+	default:
+		return errors.New("the token is invalid")
+	}
+}
+
+// flattenClaims renders every claim as API Gateway HTTP APIs do in
+// requestContext.authorizer.jwt.claims: strings as they are, numbers and
+// booleans as their JSON text, arrays as "[a b c]", objects as JSON.
+func flattenClaims(c jwt.MapClaims) map[string]string {
+	out := make(map[string]string, len(c))
+	for k, v := range c {
+		out[k] = flattenValue(v)
+	}
+	return out
+}
+
+func flattenValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case nil:
+		return ""
+	case []any:
+		parts := make([]string, len(x))
+		for i := range x {
+			parts[i] = flattenValue(x[i])
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+}
+
+// loadOrCreateSigningKey reads the local signing key from path, creating it
+// (directory 0700, file 0600) on first run. The file is written in full
+// under a temporary name and linked into place, so a concurrent first run
+// never sees half a key and never overwrites one. A key file readable by
+// group or others is refused: it would let any local user mint admin tokens.
+func loadOrCreateSigningKey(path string) (*rsa.PrivateKey, bool, error) {
+	created := false
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := writeNewKey(path); err != nil {
+			return nil, false, err
+		}
+		created = true
+	} else if err != nil {
+		return nil, false, fmt.Errorf("localserver: signing key: %w", err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("localserver: signing key: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, false, fmt.Errorf("localserver: signing key %s is not a regular file", path)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, false, fmt.Errorf("localserver: signing key %s is accessible by group or others (mode %04o); run: chmod 600 %s", path, perm, path)
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("localserver: signing key: %w", err)
+	}
+	block, _ := pem.Decode(body)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, false, fmt.Errorf("localserver: signing key %s is not a PEM private key; delete it to create a new one", path)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, false, fmt.Errorf("localserver: signing key %s: %w", path, err)
+	}
+	key, ok := parsed.(*rsa.PrivateKey)
+	if !ok {
+		return nil, false, fmt.Errorf("localserver: signing key %s is not an RSA key; delete it to create a new one", path)
+	}
+	return key, created, nil
+}
+
+func writeNewKey(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("localserver: create data folder: %w", err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, rsaBits)
+	if err != nil {
+		return fmt.Errorf("localserver: generate signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("localserver: encode signing key: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".jwt-signing-key-*.tmp") // mode 0600
+	if err != nil {
+		return fmt.Errorf("localserver: create signing key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	werr := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("localserver: write signing key: %w", werr)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("localserver: create signing key: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+package localserver
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+// The routes the local server serves itself, beside the API: the console,
+// the OpenAPI document and /dev/token. None of them exists in AWS.
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPI returns the OpenAPI 3 document of the public routes (the same file
+// as functions/internal/localserver/openapi.json in the repository).
+func OpenAPI() []byte { return append([]byte(nil), openAPIDoc...) }
+
+//go:embed console/index.html console/app.js console/style.css
+var consoleFS embed.FS
+
+const internalMessage = "An internal error occurred. Please try again."
+
+// contentSecurityPolicy lets the console load only its own files: no inline
+// script or style, no other origin, no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every local response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type errorEnvelope struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Code    keyservice.Code `json:"code"`
+	Message string          `json:"message"`
+}
+
+// writeError writes the SPEC error envelope.
+func writeError(w http.ResponseWriter, status int, code keyservice.Code, msg string) {
+	writeJSON(w, status, errorEnvelope{Error: errorBody{Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // JSON with nosniff: "<jwt>" reads better than "\u003cjwt\u003e"
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":"internal","message":"` + internalMessage + `"}}` + "\n")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// loopbackHostsOnly refuses requests whose Host is not a loopback name when
+// the server listens on loopback: a web page cannot then reach /dev/token
+// or the API through DNS rebinding (a hostile name resolving to 127.0.0.1).
+func loopbackHostsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := hostOnly(r.Host)
+		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && !strings.EqualFold(host, "localhost") {
+			writeError(w, http.StatusMisdirectedRequest, keyservice.CodeInvalidRequest,
+				"This local server only answers requests addressed to localhost or a loopback address.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// staticFile is one embedded file of the console.
+type staticFile struct {
+	body        []byte
+	contentType string
+}
+
+// consoleHandler serves the console's three files and the OpenAPI document;
+// anything else is a 404 envelope (no directory listings, no guessing).
+func consoleHandler() (http.Handler, error) {
+	files := map[string]staticFile{"/openapi.json": {openAPIDoc, "application/json"}}
+	for path, name := range map[string]string{
+		"/":          "console/index.html",
+		"/app.js":    "console/app.js",
+		"/style.css": "console/style.css",
+	} {
+		b, err := consoleFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ct := "text/html; charset=utf-8"
+		switch {
+		case strings.HasSuffix(name, ".js"):
+			ct = "text/javascript; charset=utf-8"
+		case strings.HasSuffix(name, ".css"):
+			ct = "text/css; charset=utf-8"
+		}
+		files[path] = staticFile{b, ct}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := files[r.URL.Path]
+		if !ok {
+			writeError(w, http.StatusNotFound, keyservice.CodeNotFound, "No such route.")
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, keyservice.CodeInvalidRequest, "Only GET is allowed here.")
+			return
+		}
+		w.Header().Set("Content-Type", f.contentType)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(f.body)
+		}
+	}), nil
+}
+
+// maxTokenRequest bounds the /dev/token body, like the API's 8 KiB.
+const maxTokenRequest = 8 << 10
+
+// maxClaimLen bounds each /dev/token field.
+const maxClaimLen = 256
+
+// devToken serves POST /dev/token: {"sub","firmId","role","tier"} ->
+// {"token"}, a one-hour admin token signed with the local key. sub and
+// firmId are required non-empty strings; role and tier are optional
+// strings (leave them out to act as a non-admin or non-Premier user).
+func devToken(tokens *tokenAuthority, ident identity.Config) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			writeError(w, http.StatusMethodNotAllowed, keyservice.CodeInvalidRequest, "Use POST with a JSON body.")
+			return
+		}
+		fields, err := readTokenRequest(w, r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, keyservice.CodeInvalidRequest, err.Error())
+			return
+		}
+		claims := map[string]any{"sub": fields["sub"]}
+		claims[ident.SubjectClaim] = fields["sub"]
+		claims[ident.FirmClaim] = fields["firmId"]
+		if v, ok := fields["role"]; ok {
+			claims[ident.RoleClaim] = v
+		}
+		if v, ok := fields["tier"]; ok {
+			claims[ident.TierClaim] = v
+		}
+		tok, _, err := tokens.mint(claims)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"token": tok})
+	})
+}
+
+// readTokenRequest decodes and checks a /dev/token body. Its errors are
+// client-facing messages.
+func readTokenRequest(w http.ResponseWriter, r *http.Request) (map[string]string, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenRequest))
+	if err != nil {
+		return nil, errors.New("The request body must be JSON of at most 8 KiB.")
+	}
+	var obj map[string]json.RawMessage
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return nil, errors.New(`The body must be a JSON object such as {"sub":"alice","firmId":"acme","role":"admin","tier":"premier"}.`)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("The body must hold one JSON object and nothing after it.")
+	}
+	out := make(map[string]string, len(obj))
+	for k, v := range obj {
+		switch k {
+		case "sub", "firmId", "role", "tier":
+		default:
+			return nil, errors.New("Unknown field " + quoteField(k) + ": allowed are sub, firmId, role and tier.")
+		}
+		var s string
+		if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
+			return nil, errors.New("Field " + k + " must be a string.")
+		}
+		if utf8.RuneCountInString(s) > maxClaimLen {
+			return nil, errors.New("Field " + k + " is too long.")
+		}
+		out[k] = s
+	}
+	for _, k := range []string{"sub", "firmId"} {
+		if strings.TrimSpace(out[k]) == "" {
+			return nil, errors.New("Field " + k + " is required and must not be empty.")
+		}
+	}
+	return out, nil
+}
+
+// quoteField echoes a client-chosen field name, short and quoted.
+func quoteField(k string) string {
+	if utf8.RuneCountInString(k) > 32 {
+		k = string([]rune(k)[:32]) + "…"
+	}
+	b, _ := json.Marshal(k)
+	return string(b)
+}
