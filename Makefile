@@ -24,12 +24,16 @@ run: ## start the whole product locally (embedded store, console at http://127.0
 	$(GO) run ./functions/local
 
 .PHONY: test
-test: deps fmt-check vet ## run every test (installs DynamoDB Local and the browser first)
-	infra/scripts/with-dynamodb-local.sh $(GO) test -race -count=1 ./...
+# The emulator tests (functions/internal/rie) run verbosely, so the output
+# shows every function being invoked and the performance figures.
+test: deps fmt-check vet build-host ## run every test (installs DynamoDB Local and the browser first; builds the bootstraps for the emulator tests)
+	infra/scripts/with-dynamodb-local.sh bash -c '$(GO) test -race -count=1 $$($(GO) list ./... | grep -v "/functions/internal/rie$$") && \
+	  $(GO) test -race -count=1 -v ./functions/internal/rie/'
 
 .PHONY: deps
-deps: ## install the pinned test dependencies into .cache/ (DynamoDB Local)
+deps: ## install the test dependencies: DynamoDB Local into .cache/, Chromium from Debian packages
 	infra/scripts/install-dynamodb-local.sh
+	infra/scripts/install-browser.sh
 
 .PHONY: fmt-check
 fmt-check: ## fail if any Go file is not gofmt-formatted
@@ -42,3 +46,105 @@ vet: ## go vet
 .PHONY: local-db
 local-db: deps ## run DynamoDB Local on 127.0.0.1:8000 until Ctrl-C
 	infra/scripts/dynamodb-local.sh 8000
+
+# ---- Lambda builds and SAM (functions/*, template.yaml, infra/) ------------
+
+HOST_GOOS   := $(shell $(GO) env GOHOSTOS)
+HOST_GOARCH := $(shell $(GO) env GOHOSTARCH)
+# A hello-world Go function built exactly like ours: the emulator tests report
+# our bootstraps' size and the authorizer's init and invoke durations as
+# ratios to it.
+HELLO_PKG   := ./functions/internal/rie/testdata/hello
+SAM_CONFIG  := infra/samconfig.toml
+SAM_ENV     := infra/local/env.json
+
+# lambda-build(package dir, output file, GOOS, GOARCH): the one build command
+# every bootstrap goes through, so deployed, SAM-built and tested binaries
+# differ only in the target platform.
+define lambda-build
+CGO_ENABLED=0 GOOS=$(3) GOARCH=$(4) $(GO) build $(LAMBDA_FLAGS) -o $(2) $(1)
+endef
+
+.PHONY: build
+build: $(FUNCTIONS:%=build-lambda-%) ## build every Lambda bootstrap (linux, LAMBDA_GOARCH=arm64) into .build/<fn>/bootstrap
+
+build-lambda-%:
+	$(call lambda-build,./functions/$*,$(BUILD_DIR)/$*/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+
+.PHONY: build-host
+build-host: $(FUNCTIONS:%=build-host-%) ## build the bootstraps (and hello-world) for this machine into .build/host/ (emulator tests)
+	$(call lambda-build,$(HELLO_PKG),$(BUILD_DIR)/host/hello/bootstrap,$(HOST_GOOS),$(HOST_GOARCH))
+
+build-host-%:
+	$(call lambda-build,./functions/$*,$(BUILD_DIR)/host/$*/bootstrap,$(HOST_GOOS),$(HOST_GOARCH))
+
+# SAM's makefile builder runs `make build-<LogicalId>` with ARTIFACTS_DIR set;
+# the template's functions map to these targets (a contract test checks it).
+.PHONY: build-ListFunction build-GenerateFunction build-RevokeFunction build-WhoamiFunction build-AuthorizerFunction
+build-ListFunction:
+	$(call lambda-build,./functions/list,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-GenerateFunction:
+	$(call lambda-build,./functions/generate,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-RevokeFunction:
+	$(call lambda-build,./functions/revoke,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-WhoamiFunction:
+	$(call lambda-build,./functions/whoami,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-AuthorizerFunction:
+	$(call lambda-build,./functions/authorizer,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+
+.PHONY: sam-validate
+sam-validate: ## sam validate --lint the template
+	sam validate --lint --config-file $(SAM_CONFIG) --template-file template.yaml
+
+.PHONY: sam-build
+sam-build: ## sam build (runs the build-<LogicalId> targets above)
+	sam build --config-file $(SAM_CONFIG) --template-file template.yaml
+
+.PHONY: deploy
+deploy: sam-build ## sam deploy --guided (answers are saved to infra/samconfig.toml)
+	sam deploy --guided --config-file $(SAM_CONFIG)
+
+.PHONY: local-api
+local-api: sam-build $(BUILD_DIR)/sam-env.json ## sam local start-api on :3000 (needs `make local-db` and `make local-table`)
+	sam local start-api --config-file $(SAM_CONFIG) --env-vars $(BUILD_DIR)/sam-env.json --port 3000
+
+LOCAL_TABLE := kudurrustone-api-keys-local
+# The signing key `make run` creates; POST /dev/token on the local server
+# signs admin tokens with it, which `make local-api` then accepts.
+LOCAL_JWT_KEY := .data/jwt-signing-key.pem
+
+.PHONY: local-table
+local-table: ## create the keys table in the DynamoDB Local of `make local-db` (aws CLI)
+	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 aws dynamodb create-table \
+	  --endpoint-url http://127.0.0.1:8000 --table-name $(LOCAL_TABLE) --billing-mode PAY_PER_REQUEST \
+	  --attribute-definitions AttributeName=PK,AttributeType=S AttributeName=SK,AttributeType=S \
+	  --key-schema AttributeName=PK,KeyType=HASH AttributeName=SK,KeyType=RANGE >/dev/null
+	@echo "table $(LOCAL_TABLE) created on http://127.0.0.1:8000"
+
+# sam local start-api does not run JWT authorizers: the functions verify the
+# admin token themselves under sam local only (functions/internal/samlocal),
+# against the public half of the local server's signing key, put into a
+# git-ignored copy of infra/local/env.json.
+$(BUILD_DIR)/sam-env.json: $(SAM_ENV) $(LOCAL_JWT_KEY)
+	@mkdir -p $(BUILD_DIR)
+	pub="$$(openssl pkey -in $(LOCAL_JWT_KEY) -pubout -outform DER | openssl base64 -A)"; \
+	  sed "s|\"LOCAL_JWT_PUBLIC_KEY\": \"\"|\"LOCAL_JWT_PUBLIC_KEY\": \"$$pub\"|" $(SAM_ENV) >$@
+
+$(LOCAL_JWT_KEY):
+	@echo "$(LOCAL_JWT_KEY) is missing: run 'make run' once (it creates the local signing key), then retry" >&2; exit 1
+
+# Usage: make local-invoke FN=ListFunction EVENT=events/list-admin-premier.json
+.PHONY: local-invoke
+local-invoke: sam-build ## sam local invoke FN with EVENT (needs `make local-db` and `make local-table`)
+	sam local invoke --config-file $(SAM_CONFIG) --env-vars $(SAM_ENV) -e $(EVENT) $(FN)
+
+# ---- Performance (functions/internal/perf, infra/scripts/bench.sh) --------
+
+.PHONY: bench build-hello
+bench: build build-host build-hello ## print the performance table: each figure beside its baseline, measured in the same run
+	infra/scripts/install-dynamodb-local.sh
+	infra/scripts/bench.sh
+
+# hello-world for linux/arm64, the size baseline of the deployed bootstraps.
+build-hello:
+	$(call lambda-build,$(HELLO_PKG),$(BUILD_DIR)/hello/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))

@@ -1,0 +1,87 @@
+package config
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+)
+
+// ResetAuthorizersCacheAPI is the part of the API Gateway v2 client the
+// resetter uses; *apigatewayv2.Client satisfies it.
+type ResetAuthorizersCacheAPI interface {
+	ResetAuthorizersCache(ctx context.Context, in *apigatewayv2.ResetAuthorizersCacheInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.ResetAuthorizersCacheOutput, error)
+}
+
+var _ ResetAuthorizersCacheAPI = (*apigatewayv2.Client)(nil)
+
+// ResetTimeout bounds one cache reset: the revoke response waits for it.
+const ResetTimeout = 2 * time.Second
+
+// CacheResetter resets the Lambda authorizer cache of an HTTP API stage
+// after a revoke, so API Gateway stops serving a cached allow for the
+// revoked key at once. It is best effort: a failure is logged and the
+// authorizer cache TTL stays the bound on the revocation delay.
+type CacheResetter struct {
+	client   ResetAuthorizersCacheAPI
+	apiID    string
+	stage    string
+	disabled bool
+	log      *slog.Logger
+}
+
+// NewCacheResetter returns the resetter of a revoke function. The stage is
+// cfg.APIID/cfg.StageName when set; otherwise the one the request came
+// through (its gateway context). Under `sam local` there is no real API, so
+// it does nothing.
+func NewCacheResetter(d *Deps) *CacheResetter {
+	client := apigatewayv2.NewFromConfig(d.AWS, func(o *apigatewayv2.Options) {
+		if d.Config.APIGatewayEndpoint != "" {
+			o.BaseEndpoint = aws.String(d.Config.APIGatewayEndpoint)
+		}
+		o.RetryMaxAttempts = 2
+	})
+	return NewCacheResetterWith(client, d.Config, d.Log)
+}
+
+// NewCacheResetterWith is NewCacheResetter over any client (tests).
+func NewCacheResetterWith(client ResetAuthorizersCacheAPI, cfg Config, log *slog.Logger) *CacheResetter {
+	return &CacheResetter{client: client, apiID: cfg.APIID, stage: cfg.StageName, disabled: cfg.SAMLocal, log: log}
+}
+
+// Reset resets the authorizer cache; it has the signature of
+// httpapi.WithRevokeHook.
+func (c *CacheResetter) Reset(ctx context.Context, k keyservice.Key) {
+	if c.disabled {
+		c.log.DebugContext(ctx, "authorizer cache reset skipped under sam local", "keyId", k.ID)
+		return
+	}
+	apiID, stage := c.apiID, c.stage
+	if apiID == "" {
+		rc, ok := core.GetAPIGatewayV2ContextFromContext(ctx)
+		if !ok || rc.APIID == "" || rc.Stage == "" {
+			c.log.WarnContext(ctx, "authorizer cache not reset: no API id and stage in the request context",
+				"keyId", k.ID, "firmId", k.FirmID)
+			return
+		}
+		apiID, stage = rc.APIID, rc.Stage
+	}
+	ctx2, cancel := context.WithTimeout(context.WithoutCancel(ctx), ResetTimeout)
+	defer cancel()
+	start := time.Now()
+	_, err := c.client.ResetAuthorizersCache(ctx2, &apigatewayv2.ResetAuthorizersCacheInput{
+		ApiId: aws.String(apiID), StageName: aws.String(stage),
+	})
+	if err != nil {
+		c.log.ErrorContext(ctx, "authorizer cache reset failed; the revoked key may be allowed until the cache TTL ends",
+			"keyId", k.ID, "firmId", k.FirmID, "apiId", apiID, "stage", stage, "error", err)
+		return
+	}
+	c.log.InfoContext(ctx, "authorizer cache reset", "keyId", k.ID, "firmId", k.FirmID,
+		"apiId", apiID, "stage", stage, "ms", time.Since(start).Milliseconds())
+}

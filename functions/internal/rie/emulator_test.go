@@ -1,0 +1,563 @@
+package rie_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
+	"github.com/kudurrustone/apikeys/functions/internal/rie"
+	"github.com/kudurrustone/apikeys/functions/internal/smfake"
+)
+
+func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
+
+// The functions under test: name (folder under functions/ and under
+// .build/host/) and the package it is built from.
+var functionNames = []string{"list", "generate", "revoke", "whoami", "authorizer"}
+
+const (
+	pepperSecretName = "kudurrustone-api-keys-pepper"
+	// A 64-character pepper, as the template's GenerateSecretString makes.
+	pepperSecretValue = `{"current":"1","1":"q5Xr0hFv3mW8kT2zLb7NcY4pJs9dGe6uAi1oRwQx0EyVnMfKtHlSaPgZjCuBbDdI"}`
+	// Placeholder API id and stage of the sample events.
+	eventAPIID = "abc123defg"
+	eventStage = "$default"
+)
+
+// cacheResets records the ResetAuthorizersCache calls of the revoke
+// function (DELETE /v2/apis/{apiId}/stages/{stage}/cache/authorizers).
+type cacheResets struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (c *cacheResets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.paths = append(c.paths, r.Method+" "+r.URL.EscapedPath())
+	c.mu.Unlock()
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		http.Error(w, `{"message":"Missing Authentication Token"}`, http.StatusForbidden)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (c *cacheResets) calls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.paths...)
+}
+
+// stack is every function running under its own emulator, against one
+// DynamoDB Local table, a Secrets Manager fake and an API Gateway fake.
+type stack struct {
+	emu    map[string]*rie.Emulator
+	resets *cacheResets
+	// plaintext keys seen in responses, to prove none reaches a log line
+	mu   sync.Mutex
+	keys []string
+}
+
+// startStack starts the named functions (default: all) under emulators.
+func startStack(t *testing.T, names ...string) *stack {
+	t.Helper()
+	return startStackEnv(t, nil, names...)
+}
+
+// startStackEnv is startStack with environment changes: a key mapped to ""
+// is removed.
+func startStackEnv(t *testing.T, change map[string]string, names ...string) *stack {
+	t.Helper()
+	if len(names) == 0 {
+		names = functionNames
+	}
+	bootstraps := map[string]string{}
+	for _, fn := range names {
+		bootstraps[fn] = rie.Bootstrap(t, fn, "./functions/"+fn)
+	}
+	_, table := ddblocal.NewTable(t)
+	sm := smfake.New(t)
+	sm.SetSecret(pepperSecretName, pepperSecretValue)
+	resets := &cacheResets{}
+	apigw := httptest.NewServer(resets)
+	t.Cleanup(apigw.Close)
+
+	s := &stack{emu: map[string]*rie.Emulator{}, resets: resets}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, fn := range names {
+		env := map[string]string{
+			"AWS_REGION":                  smfake.Region,
+			"AWS_ACCESS_KEY_ID":           "test",
+			"AWS_SECRET_ACCESS_KEY":       "test",
+			"AWS_EC2_METADATA_DISABLED":   "true",
+			"AWS_LAMBDA_FUNCTION_NAME":    fn,
+			"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
+			"TABLE_NAME":                  table,
+			"DYNAMODB_ENDPOINT":           ddblocal.Endpoint(t),
+			"SECRETSMANAGER_ENDPOINT":     sm.URL(),
+			"PEPPER_SECRET_ARN":           sm.ARN(pepperSecretName),
+			"APIGATEWAY_ENDPOINT":         apigw.URL,
+			"LOG_LEVEL":                   "DEBUG",
+		}
+		for k, v := range change {
+			if v == "" {
+				delete(env, k)
+			} else {
+				env[k] = v
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := rie.Start(t, fn, bootstraps[fn], env)
+			mu.Lock()
+			s.emu[fn] = e
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Cleanup(func() {
+		// Whatever happened, no plaintext key may appear in any output.
+		for fn, e := range s.emu {
+			out := e.Output()
+			for _, k := range s.plaintexts() {
+				if strings.Contains(out, k) {
+					t.Errorf("the output of %s contains a plaintext key", fn)
+				}
+			}
+			if t.Failed() {
+				t.Logf("output of %s:\n%s", fn, out)
+			}
+		}
+	})
+	return s
+}
+
+func (s *stack) plaintexts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.keys...)
+}
+
+// invoke sends payload to fn and returns the raw response body.
+func (s *stack) invoke(t *testing.T, fn, label string, payload []byte) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	status, body, rep, err := s.emu[fn].Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("%s: %v", label, err)
+	}
+	if status != http.StatusOK {
+		t.Fatalf("%s: emulator answered %d: %s", label, status, body)
+	}
+	init := ""
+	if rep.Init > 0 {
+		init = fmt.Sprintf(", init %.2f ms", ms(rep.Init))
+	}
+	t.Logf("emulator %-10s %-48s -> %s (%.2f ms%s)", fn, label, summary(body), ms(rep.Duration), init)
+	return body
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// summary shortens a response for the log: the status and error code of a
+// proxy response, the decision of an authorizer. It never prints a key.
+func summary(body []byte) string {
+	var v struct {
+		StatusCode   *int   `json:"statusCode"`
+		Body         string `json:"body"`
+		IsAuthorized *bool  `json:"isAuthorized"`
+		Policy       *struct {
+			Statement []struct{ Effect string } `json:"Statement"`
+		} `json:"policyDocument"`
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return "unparseable response"
+	}
+	switch {
+	case v.StatusCode != nil:
+		var e errorBody
+		if json.Unmarshal([]byte(v.Body), &e) == nil && e.Error.Code != "" {
+			return fmt.Sprintf("%d %s", *v.StatusCode, e.Error.Code)
+		}
+		return fmt.Sprintf("%d", *v.StatusCode)
+	case v.IsAuthorized != nil && v.Policy == nil:
+		return fmt.Sprintf("isAuthorized=%t", *v.IsAuthorized)
+	case v.Policy != nil && len(v.Policy.Statement) > 0:
+		return "policy " + v.Policy.Statement[0].Effect
+	case v.ErrorMessage != "":
+		return "error " + v.ErrorMessage
+	}
+	return "?"
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type keyJSON struct {
+	ID        string  `json:"id"`
+	Label     string  `json:"label"`
+	Hint      string  `json:"hint"`
+	Status    string  `json:"status"`
+	Key       string  `json:"key"`
+	RevokedAt *string `json:"revokedAt"`
+}
+
+// proxy invokes an HTTP API function and decodes the proxy response.
+func (s *stack) proxy(t *testing.T, fn, label string, payload []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	body := s.invoke(t, fn, label, payload)
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(body, &resp); err != nil || resp.StatusCode == 0 {
+		t.Fatalf("%s: not an HTTP API proxy response: %s", label, body)
+	}
+	if ct := resp.Headers["Content-Type"]; !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type %q, want application/json", label, ct)
+	}
+	return resp
+}
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	root, err := rie.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fill replaces the {{NAME}} placeholders of an event; any left over fails.
+func fill(t *testing.T, name string, ev []byte, values map[string]string) []byte {
+	t.Helper()
+	s := string(ev)
+	for k, v := range values {
+		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
+	}
+	if i := strings.Index(s, "{{"); i >= 0 {
+		t.Fatalf("%s: placeholder left unfilled at %q", name, s[i:min(len(s), i+20)])
+	}
+	return []byte(s)
+}
+
+// generate creates a key through the generate function with the sample
+// admin event and returns it.
+func (s *stack) generate(t *testing.T, label string) keyJSON {
+	t.Helper()
+	ev := readEvent(t, "generate-admin-premier.json")
+	var m map[string]any
+	if err := json.Unmarshal(ev, &m); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"label": label})
+	m["body"] = string(body)
+	ev, _ = json.Marshal(m)
+	resp := s.proxy(t, "generate", "generate "+label, ev)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("generate: status %d: %s", resp.StatusCode, resp.Body)
+	}
+	var k keyJSON
+	if err := json.Unmarshal([]byte(resp.Body), &k); err != nil || k.Key == "" || k.ID == "" {
+		t.Fatalf("generate: unexpected body: %v", err)
+	}
+	s.mu.Lock()
+	s.keys = append(s.keys, k.Key)
+	s.mu.Unlock()
+	return k
+}
+
+// TestEmulatorStory runs the whole life of a key through the deployed
+// binaries: generate (admin, Premier) -> the authorizer allows the key ->
+// whoami returns its firm and id -> revoke (which resets the authorizer
+// cache) -> the authorizer denies the same key.
+func TestEmulatorStory(t *testing.T) {
+	s := startStack(t)
+
+	k := s.generate(t, "Production Integration")
+	if k.Status != "active" || !strings.HasPrefix(k.Key, "kst_") {
+		t.Fatalf("generated key: status %q", k.Status)
+	}
+
+	// The authorizer allows it (HTTP API payload 2.0, simple response).
+	authEvent := fill(t, "authorizer-http-valid.json", readEvent(t, "authorizer-http-valid.json"), map[string]string{"KEY": k.Key})
+	var allow events.APIGatewayV2CustomAuthorizerSimpleResponse
+	if err := json.Unmarshal(s.invoke(t, "authorizer", "authorize the new key", authEvent), &allow); err != nil {
+		t.Fatal(err)
+	}
+	if !allow.IsAuthorized {
+		t.Fatal("authorizer denied a freshly generated key")
+	}
+	want := map[string]any{"firmId": "acme", "keyId": k.ID, "keyLabel": "Production Integration"}
+	for name, v := range want {
+		if allow.Context[name] != v {
+			t.Errorf("authorizer context %s = %v, want %v", name, allow.Context[name], v)
+		}
+	}
+
+	// API Gateway hands the authorizer's context to whoami.
+	var who map[string]any
+	if err := json.Unmarshal(fill(t, "whoami.json", readEvent(t, "whoami.json"), map[string]string{"KEY": k.Key}), &who); err != nil {
+		t.Fatal(err)
+	}
+	who["requestContext"].(map[string]any)["authorizer"] = map[string]any{"lambda": allow.Context}
+	whoEvent, _ := json.Marshal(who)
+	resp := s.proxy(t, "whoami", "whoami with the authorizer's context", whoEvent)
+	var got map[string]string
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(resp.Body), &got) != nil {
+		t.Fatalf("whoami: %d %s", resp.StatusCode, resp.Body)
+	}
+	if got["firmId"] != "acme" || got["keyId"] != k.ID || got["label"] != "Production Integration" {
+		t.Errorf("whoami = %v, want firm acme, key %s", got, k.ID)
+	}
+
+	// Revoke it; the revoke function resets the stage's authorizer cache.
+	revEvent := fill(t, "revoke-admin-premier.json", readEvent(t, "revoke-admin-premier.json"), map[string]string{"KEY_ID": k.ID})
+	resp = s.proxy(t, "revoke", "revoke the key", revEvent)
+	var rk keyJSON
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(resp.Body), &rk) != nil || rk.Status != "revoked" {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, resp.Body)
+	}
+	wantReset := "DELETE /v2/apis/" + eventAPIID + "/stages/%24default/cache/authorizers"
+	if calls := s.resets.calls(); len(calls) != 1 || calls[0] != wantReset {
+		t.Errorf("authorizer cache resets = %q, want [%q]", calls, wantReset)
+	}
+
+	// The very next authorization denies the same key.
+	var deny events.APIGatewayV2CustomAuthorizerSimpleResponse
+	if err := json.Unmarshal(s.invoke(t, "authorizer", "authorize the revoked key", authEvent), &deny); err != nil {
+		t.Fatal(err)
+	}
+	if deny.IsAuthorized || len(deny.Context) != 0 {
+		t.Errorf("authorizer after revoke = %+v, want a deny without context", deny)
+	}
+}
+
+// expectation is the answer a sample event must get.
+type expectation struct {
+	function string
+	// HTTP API functions: status and error code ("" for success).
+	status int
+	code   string
+	// Authorizer: the decision.
+	authorized   *bool  // HTTP API simple response
+	policyEffect string // REST: Allow or Deny
+	errorMessage string // REST: function error (API Gateway answers 401)
+}
+
+func yes() *bool { b := true; return &b }
+func no() *bool  { b := false; return &b }
+
+// eventExpectations covers every file in events/; a file without an entry
+// fails the test, so new events cannot go unchecked.
+var eventExpectations = map[string]expectation{
+	"list-admin-premier.json":     {function: "list", status: 200},
+	"list-admin-not-premier.json": {function: "list", status: 200},
+	"list-non-admin.json":         {function: "list", status: 403, code: "not_firm_admin"},
+	"list-missing-claims.json":    {function: "list", status: 401, code: "unauthorized"},
+	"list-invalid-query.json":     {function: "list", status: 400, code: "invalid_request"},
+
+	"generate-admin-premier.json":  {function: "generate", status: 201},
+	"generate-not-premier.json":    {function: "generate", status: 403, code: "premier_required"},
+	"generate-non-admin.json":      {function: "generate", status: 403, code: "not_firm_admin"},
+	"generate-missing-claims.json": {function: "generate", status: 401, code: "unauthorized"},
+	"generate-invalid-label.json":  {function: "generate", status: 400, code: "invalid_label"},
+	"generate-unknown-field.json":  {function: "generate", status: 400, code: "invalid_request"},
+
+	// Sorted order runs revoke-admin-not-premier first: a firm that left
+	// Premier may still revoke; the second revoke is idempotent.
+	"revoke-admin-not-premier.json": {function: "revoke", status: 200},
+	"revoke-admin-premier.json":     {function: "revoke", status: 200},
+	"revoke-non-admin.json":         {function: "revoke", status: 403, code: "not_firm_admin"},
+	"revoke-missing-claims.json":    {function: "revoke", status: 401, code: "unauthorized"},
+	"revoke-other-firm.json":        {function: "revoke", status: 404, code: "not_found"},
+	"revoke-unknown-key.json":       {function: "revoke", status: 404, code: "not_found"},
+
+	"whoami.json":                 {function: "whoami", status: 200},
+	"whoami-missing-context.json": {function: "whoami", status: 401, code: "unauthorized"},
+
+	"authorizer-http-valid.json":                  {function: "authorizer", authorized: yes()},
+	"authorizer-http-valid-lowercase-bearer.json": {function: "authorizer", authorized: yes()},
+	"authorizer-http-revoked.json":                {function: "authorizer", authorized: no()},
+	"authorizer-http-unknown-key.json":            {function: "authorizer", authorized: no()},
+	"authorizer-http-malformed.json":              {function: "authorizer", authorized: no()},
+	"authorizer-http-missing-header.json":         {function: "authorizer", authorized: no()},
+	"authorizer-rest-token.json":                  {function: "authorizer", policyEffect: "Allow"},
+	"authorizer-rest-token-malformed.json":        {function: "authorizer", policyEffect: "Deny"},
+	"authorizer-rest-token-revoked.json":          {function: "authorizer", policyEffect: "Deny"},
+	"authorizer-rest-request.json":                {function: "authorizer", policyEffect: "Allow"},
+	"authorizer-rest-request-missing-header.json": {function: "authorizer", errorMessage: "Unauthorized"},
+}
+
+// TestEmulatorEvents invokes every sample event in events/ and checks its
+// answer. Placeholders get real values: {{KEY}} an active key of firm acme,
+// {{REVOKED_KEY}} a revoked one, {{KEY_ID}} a key the revoke events revoke.
+func TestEmulatorEvents(t *testing.T) {
+	root, err := rie.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no events found: %v", err)
+	}
+	sort.Strings(files)
+	seen := map[string]bool{}
+	for _, f := range files {
+		if _, ok := eventExpectations[filepath.Base(f)]; !ok {
+			t.Errorf("events/%s has no expectation in eventExpectations", filepath.Base(f))
+		}
+		seen[filepath.Base(f)] = true
+	}
+	for name := range eventExpectations {
+		if !seen[name] {
+			t.Errorf("eventExpectations names events/%s, which does not exist", name)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	s := startStack(t)
+	active := s.generate(t, "Office Sync Tool")
+	revoked := s.generate(t, "Accounting Export")
+	toRevoke := s.generate(t, "Old Integration")
+	revEvent := fill(t, "revoke-admin-premier.json", readEvent(t, "revoke-admin-premier.json"), map[string]string{"KEY_ID": revoked.ID})
+	if resp := s.proxy(t, "revoke", "revoke a key for the revoked-key events", revEvent); resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, resp.Body)
+	}
+	values := map[string]string{"KEY": active.Key, "REVOKED_KEY": revoked.Key, "KEY_ID": toRevoke.ID}
+
+	for _, f := range files {
+		name := filepath.Base(f)
+		want := eventExpectations[name]
+		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
+			ev := fill(t, name, readEvent(t, name), values)
+			if want.function != "authorizer" {
+				resp := s.proxy(t, want.function, "events/"+name, ev)
+				checkProxy(t, name, want, resp)
+				return
+			}
+			checkAuthorizer(t, name, want, s.invoke(t, "authorizer", "events/"+name, ev), active)
+		})
+	}
+}
+
+func checkProxy(t *testing.T, name string, want expectation, resp events.APIGatewayV2HTTPResponse) {
+	t.Helper()
+	if resp.StatusCode != want.status {
+		t.Errorf("%s: status %d, want %d; body %s", name, resp.StatusCode, want.status, resp.Body)
+		return
+	}
+	if want.code != "" {
+		var e errorBody
+		if err := json.Unmarshal([]byte(resp.Body), &e); err != nil || e.Error.Code != want.code || e.Error.Message == "" {
+			t.Errorf("%s: body %s, want error code %s with a message", name, resp.Body, want.code)
+		}
+		return
+	}
+	switch {
+	case strings.HasPrefix(name, "generate-"):
+		var k keyJSON
+		if json.Unmarshal([]byte(resp.Body), &k) != nil || !strings.HasPrefix(k.Key, "kst_") || k.Status != "active" {
+			t.Errorf("%s: unexpected generate body", name)
+		}
+		if cc := resp.Headers["Cache-Control"]; cc != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", name, cc)
+		}
+	case strings.HasPrefix(name, "revoke-"):
+		var k keyJSON
+		if json.Unmarshal([]byte(resp.Body), &k) != nil || k.Status != "revoked" || k.RevokedAt == nil {
+			t.Errorf("%s: body %s, want a revoked key", name, resp.Body)
+		}
+	case strings.HasPrefix(name, "list-"):
+		var page struct {
+			Items      []keyJSON `json:"items"`
+			NextCursor *string   `json:"nextCursor"`
+		}
+		if json.Unmarshal([]byte(resp.Body), &page) != nil || len(page.Items) == 0 {
+			t.Errorf("%s: body %s, want the firm's keys", name, resp.Body)
+		}
+		for _, k := range page.Items {
+			if k.Key != "" {
+				t.Errorf("%s: a listed key carries its plaintext", name)
+			}
+		}
+	case name == "whoami.json":
+		var got map[string]string
+		if json.Unmarshal([]byte(resp.Body), &got) != nil || got["firmId"] != "acme" || got["keyId"] == "" {
+			t.Errorf("%s: body %s", name, resp.Body)
+		}
+	}
+}
+
+func checkAuthorizer(t *testing.T, name string, want expectation, body []byte, active keyJSON) {
+	t.Helper()
+	switch {
+	case want.authorized != nil:
+		var r events.APIGatewayV2CustomAuthorizerSimpleResponse
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatalf("%s: %v: %s", name, err, body)
+		}
+		if r.IsAuthorized != *want.authorized {
+			t.Errorf("%s: isAuthorized %t, want %t", name, r.IsAuthorized, *want.authorized)
+		}
+		if r.IsAuthorized && (r.Context["keyId"] != active.ID || r.Context["firmId"] != "acme") {
+			t.Errorf("%s: context %v, want firm acme and key %s", name, r.Context, active.ID)
+		}
+		if !r.IsAuthorized && len(r.Context) != 0 {
+			t.Errorf("%s: a deny carries context %v", name, r.Context)
+		}
+	case want.policyEffect != "":
+		var r events.APIGatewayCustomAuthorizerResponse
+		if err := json.Unmarshal(body, &r); err != nil || len(r.PolicyDocument.Statement) != 1 {
+			t.Fatalf("%s: not one policy statement: %s", name, body)
+		}
+		st := r.PolicyDocument.Statement[0]
+		if st.Effect != want.policyEffect {
+			t.Errorf("%s: effect %s, want %s", name, st.Effect, want.policyEffect)
+		}
+		if want.policyEffect == "Allow" {
+			// The resource covers the whole stage, so a cached allow does
+			// not deny the key's next route.
+			wantRes := "arn:aws:execute-api:us-east-1:123456789012:" + eventAPIID + "/prod/*/*"
+			if len(st.Resource) != 1 || st.Resource[0] != wantRes {
+				t.Errorf("%s: resource %v, want [%s]", name, st.Resource, wantRes)
+			}
+			if r.Context["keyId"] != active.ID || r.Context["firmId"] != "acme" || r.PrincipalID != active.ID {
+				t.Errorf("%s: principal %q context %v, want key %s of acme", name, r.PrincipalID, r.Context, active.ID)
+			}
+		}
+	case want.errorMessage != "":
+		var r struct {
+			ErrorMessage string `json:"errorMessage"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil || r.ErrorMessage != want.errorMessage {
+			t.Errorf("%s: %s, want function error %q", name, body, want.errorMessage)
+		}
+	}
+}

@@ -1,0 +1,207 @@
+// Package samlocal is the admin identity path for `sam local start-api`.
+//
+// In AWS, API Gateway's JWT authorizer verifies the administrator's token
+// and puts its claims in the request context, where package identity reads
+// them. `sam local start-api` does not evaluate JWT authorizers: requests
+// reach the function without claims, so every management route would
+// answer 401. Under sam local only, a Verifier therefore checks the Bearer
+// token itself — RS256 signature against a configured public key, issuer,
+// audience, expiry, as API Gateway would — and puts the claims where API
+// Gateway would have put them.
+//
+// It cannot be switched on in a deployed stack by accident: it needs both
+// AWS_SAM_LOCAL=true, which the SAM CLI sets in its local containers and
+// the template never sets, and LOCAL_JWT_PUBLIC_KEY, which the template
+// declares empty (sam local may only override declared variables); a
+// contract test keeps both so. Even if someone set both in AWS, the
+// gateway's JWT authorizer still runs first, and claims it provides are
+// never replaced: the path only fills in claims that are missing.
+package samlocal
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Environment variables.
+const (
+	EnvSAMLocal  = "AWS_SAM_LOCAL"        // "true" under sam local (set by the SAM CLI)
+	EnvPublicKey = "LOCAL_JWT_PUBLIC_KEY" // RSA public key: PEM, or base64 of the PKIX DER
+	EnvIssuer    = "LOCAL_JWT_ISSUER"     // default DefaultIssuer
+	EnvAudience  = "LOCAL_JWT_AUDIENCE"   // default DefaultAudience
+)
+
+// Defaults: what `make run`'s POST /dev/token puts in its tokens, so a token
+// from the local server works against sam local too.
+const (
+	DefaultIssuer   = "kudurrustone-local"
+	DefaultAudience = "kudurrustone-api-keys"
+)
+
+// Verifier verifies admin tokens under sam local. A nil *Verifier is
+// valid and does nothing.
+type Verifier struct {
+	key    *rsa.PublicKey
+	parser *jwt.Parser
+	log    *slog.Logger
+}
+
+// FromEnv returns a Verifier when running under sam local with a public key
+// configured, and nil otherwise.
+func FromEnv(getenv func(string) string, log *slog.Logger) (*Verifier, error) {
+	if getenv(EnvSAMLocal) != "true" || strings.TrimSpace(getenv(EnvPublicKey)) == "" {
+		return nil, nil
+	}
+	key, err := parsePublicKey(getenv(EnvPublicKey))
+	if err != nil {
+		return nil, fmt.Errorf("samlocal: %s: %w", EnvPublicKey, err)
+	}
+	issuer, audience := getenv(EnvIssuer), getenv(EnvAudience)
+	if issuer == "" {
+		issuer = DefaultIssuer
+	}
+	if audience == "" {
+		audience = DefaultAudience
+	}
+	return New(key, issuer, audience, time.Now, log), nil
+}
+
+// New returns a Verifier accepting RS256 tokens signed by key for issuer
+// and audience.
+func New(key *rsa.PublicKey, issuer, audience string, now func() time.Time, log *slog.Logger) *Verifier {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Verifier{
+		key: key,
+		log: log,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{"RS256"}),
+			jwt.WithIssuer(issuer),
+			jwt.WithAudience(audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithTimeFunc(now),
+			jwt.WithJSONNumber(),
+		),
+	}
+}
+
+func parsePublicKey(s string) (*rsa.PublicKey, error) {
+	s = strings.TrimSpace(strings.ReplaceAll(s, `\n`, "\n"))
+	var der []byte
+	if block, _ := pem.Decode([]byte(s)); block != nil {
+		der = block.Bytes
+	} else {
+		// One line, as `make local-api` writes it into env.json.
+		var err error
+		if der, err = base64.StdEncoding.DecodeString(s); err != nil {
+			return nil, errors.New("neither PEM nor base64 DER")
+		}
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, err
+	}
+	key, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%T is not an RSA public key (API Gateway JWT authorizers accept RS256 only)", pub)
+	}
+	return key, nil
+}
+
+// Handler is the signature of httpadapter's ProxyWithContext.
+type Handler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// Wrap returns next, verifying the Bearer token of events that carry no JWT
+// claims first. A nil Verifier returns next unchanged.
+func (v *Verifier) Wrap(next Handler) Handler {
+	if v == nil {
+		return next
+	}
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return next(ctx, v.Apply(ctx, ev))
+	}
+}
+
+// Apply returns ev with the claims of its verified Bearer token in the
+// request context, as API Gateway's JWT authorizer would pass them. Events
+// that already carry claims, and events whose token does not verify, are
+// returned unchanged (the handlers then answer 401 for the latter).
+func (v *Verifier) Apply(ctx context.Context, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
+	if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil && len(a.JWT.Claims) > 0 {
+		return ev
+	}
+	raw := bearer(ev.Headers)
+	if raw == "" {
+		return ev
+	}
+	claims := jwt.MapClaims{}
+	if _, err := v.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return v.key, nil }); err != nil {
+		v.log.InfoContext(ctx, "sam local: admin token rejected", "reason", err.Error())
+		return ev
+	}
+	flat := make(map[string]string, len(claims))
+	for k, c := range claims {
+		flat[k] = flatten(c)
+	}
+	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: flat},
+	}
+	return ev
+}
+
+// bearer returns the token of the Authorization header (any case of the
+// name and of the scheme), or "".
+func bearer(headers map[string]string) string {
+	for name, value := range headers {
+		if !strings.EqualFold(name, "Authorization") {
+			continue
+		}
+		scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token)
+		}
+	}
+	return ""
+}
+
+// flatten renders a claim as API Gateway HTTP APIs do: strings as they
+// are, numbers and booleans as their JSON text, arrays as "[a b]", objects
+// as JSON.
+func flatten(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case nil:
+		return ""
+	case []any:
+		parts := make([]string, len(x))
+		for i := range x {
+			parts[i] = flatten(x[i])
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+}
