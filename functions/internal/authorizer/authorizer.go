@@ -97,6 +97,12 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err e
 			out, err = universalDeny, nil
 		}
 	}()
+	// The hot path: an HTTP API payload 2.0 event, scanned in one pass for
+	// the few members the decision reads (scan.go, fastpath.go). Anything
+	// unusual takes the encoding/json path below.
+	if fast, ok := scanHTTPEvent(payload); ok && fast.Version == "2.0" {
+		return h.invokeHTTP(ctx, &fast), nil
+	}
 	var probe struct {
 		Version   string `json:"version"`
 		Type      string `json:"type"`
@@ -150,14 +156,7 @@ var universalDeny = []byte(`{"isAuthorized":false,"principalId":"anonymous","pol
 // response. Allowed: context firmId, keyId, keyLabel (strings). Denied:
 // isAuthorized false and no context; API Gateway answers 403.
 func (h *Handler) AuthorizeHTTP(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) events.APIGatewayV2CustomAuthorizerSimpleResponse {
-	var d decision
-	if ev.Type != "REQUEST" {
-		d = decision{reason: "unexpected_event_type"}
-	} else {
-		d = h.decide(ctx, headerValues(ev.Headers, nil))
-	}
-	d.requestID = ev.RequestContext.RequestID
-	h.logDecision(ctx, kindHTTP, d)
+	d := h.decideHTTP(ctx, ev.Type, headerValues(ev.Headers, nil), ev.RequestContext.RequestID)
 	if !d.allow {
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}
 	}
@@ -419,23 +418,26 @@ func (h *Handler) logPanic(ctx context.Context, kind string, v any) {
 // logDecision writes the one line per decision: never the key or the
 // header value.
 func (h *Handler) logDecision(ctx context.Context, kind string, d decision) {
-	attrs := []any{"event", kind, "decision", "deny", "reason", d.reason}
+	// slog.Attr values on a stack array: one line per invoke without
+	// boxing every field (this runs on every authorization).
+	var buf [8]slog.Attr
+	attrs := append(buf[:0], slog.String("event", kind), slog.String("decision", "deny"), slog.String("reason", d.reason))
 	if d.allow {
-		attrs[3] = "allow"
+		attrs[1] = slog.String("decision", "allow")
 	}
 	if d.principal.KeyID != "" {
-		attrs = append(attrs, "keyId", d.principal.KeyID, "firmId", d.principal.FirmID)
+		attrs = append(attrs, slog.String("keyId", d.principal.KeyID), slog.String("firmId", d.principal.FirmID))
 	}
 	if d.requestID != "" {
-		attrs = append(attrs, "requestId", d.requestID)
+		attrs = append(attrs, slog.String("requestId", d.requestID))
 	}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		attrs = append(attrs, "awsRequestId", lc.AwsRequestID)
+		attrs = append(attrs, slog.String("awsRequestId", lc.AwsRequestID))
 	}
 	if d.err != nil {
-		attrs = append(attrs, "error", d.err.Error())
-		h.log.ErrorContext(ctx, "authorizer decision", attrs...)
+		attrs = append(attrs, slog.String("error", d.err.Error()))
+		h.log.LogAttrs(ctx, slog.LevelError, "authorizer decision", attrs...)
 		return
 	}
-	h.log.InfoContext(ctx, "authorizer decision", attrs...)
+	h.log.LogAttrs(ctx, slog.LevelInfo, "authorizer decision", attrs...)
 }

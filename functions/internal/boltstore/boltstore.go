@@ -18,6 +18,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -461,17 +462,18 @@ func (s *Store) FindCredential(ctx context.Context, digest apikey.Digest) (keyse
 	if err := ctx.Err(); err != nil {
 		return keyservice.Credential{}, err
 	}
+	// The authorizer's hot path: the hex key on the stack, the record
+	// decoded without reflection (credcodec.go).
+	var id [2 * len(digest)]byte
+	hex.Encode(id[:], digest[:])
 	var c keyservice.Credential
 	err := s.db.View(func(tx *bolt.Tx) error {
-		var rec credRecord
-		ok, err := getJSON(tx.Bucket(bucketCreds), []byte(digest.String()), &rec)
-		if err != nil {
-			return err
-		}
-		if !ok {
+		raw := tx.Bucket(bucketCreds).Get(id[:])
+		if raw == nil {
 			return keyservice.ErrNotFound
 		}
-		c, err = rec.credential()
+		var err error
+		c, err = decodeCred(raw)
 		return err
 	})
 	return c, err

@@ -237,11 +237,13 @@ func (g *gateway) invokeAuthorizer(ctx context.Context, in events.APIGatewayV2Cu
 // invoke runs the route's function the way the Lambda runtime does (the
 // event goes through JSON first) and copies its response to w.
 func (g *gateway) invoke(w http.ResponseWriter, ctx context.Context, rt *gatewayRoute, ev events.APIGatewayV2HTTPRequest) {
-	ev, err := roundTrip(ev)
-	if err != nil {
-		g.log.ErrorContext(ctx, "encode event", "error", err)
-		writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
-		return
+	if !jsonClean(&ev) {
+		var err error
+		if ev, err = roundTrip(ev); err != nil {
+			g.log.ErrorContext(ctx, "encode event", "error", err)
+			writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
+			return
+		}
 	}
 	resp, err := rt.lambda.ProxyWithContext(ctx, ev)
 	if err != nil {
@@ -351,6 +353,59 @@ func bearer(h string) string {
 		return strings.TrimSpace(h[7:])
 	}
 	return h
+}
+
+// jsonClean reports whether ev would come out of roundTrip unchanged in
+// everything a handler reads: JSON only rewrites invalid UTF-8, every
+// string of the event comes from the HTTP request (a body that is not UTF-8
+// is already base64) or from JSON (the authorizer's context). Checking is
+// far cheaper than the round trip, which was the largest per-request cost
+// of the local server (issue 6).
+func jsonClean(ev *events.APIGatewayV2HTTPRequest) bool {
+	rc := &ev.RequestContext
+	for _, s := range []string{ev.RouteKey, ev.RawPath, ev.RawQueryString, ev.Body, rc.RouteKey, rc.AccountID,
+		rc.Stage, rc.RequestID, rc.APIID, rc.DomainName, rc.DomainPrefix, rc.Time, rc.HTTP.Method, rc.HTTP.Path,
+		rc.HTTP.Protocol, rc.HTTP.SourceIP, rc.HTTP.UserAgent} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	for _, m := range []map[string]string{ev.Headers, ev.QueryStringParameters, ev.PathParameters, ev.StageVariables} {
+		if !cleanMap(m) {
+			return false
+		}
+	}
+	for _, c := range ev.Cookies {
+		if !utf8.ValidString(c) {
+			return false
+		}
+	}
+	if a := rc.Authorizer; a != nil {
+		if a.IAM != nil || (a.Lambda != nil && len(a.Lambda) == 0) {
+			return false // not built here, or dropped by omitempty: take the slow path
+		}
+		if a.JWT != nil {
+			if !cleanMap(a.JWT.Claims) {
+				return false
+			}
+			for _, s := range a.JWT.Scopes {
+				if !utf8.ValidString(s) {
+					return false
+				}
+			}
+		}
+		// a.Lambda was decoded from the authorizer's JSON answer.
+	}
+	return true
+}
+
+func cleanMap(m map[string]string) bool {
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // roundTrip sends v through JSON and back, as every Lambda invocation does,

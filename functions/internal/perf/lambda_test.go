@@ -1,0 +1,185 @@
+package perf_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
+	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/pepper"
+	"github.com/kudurrustone/apikeys/functions/internal/rie"
+	"github.com/kudurrustone/apikeys/functions/internal/smfake"
+	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+)
+
+// functionNames are the deployed functions, each a folder under functions/
+// and under .build/ (linux/arm64, make build) and .build/host/ (make
+// build-host). "hello" is the hello-world baseline of package rie.
+var functionNames = []string{"authorizer", "list", "generate", "revoke", "whoami"}
+
+const helloPkg = "./functions/internal/rie/testdata/hello"
+
+const (
+	coldStarts  = 9  // emulators started per function for the init figure
+	warmInvokes = 50 // warm invokes the median is taken over
+)
+
+const (
+	pepperSecretName = "kudurrustone-api-keys-pepper"
+	// 64 characters, as the template's GenerateSecretString makes.
+	pepperSecretValue = `{"current":"1","1":"q5Xr0hFv3mW8kT2zLb7NcY4pJs9dGe6uAi1oRwQx0EyVnMfKtHlSaPgZjCuBbDdI"}`
+)
+
+// sizeRows compares each bootstrap's size with hello-world's, for the
+// deployed platform (linux/arm64, .build/) and for this machine
+// (.build/host/, the binaries the emulator runs).
+func sizeRows(tb testing.TB) []row {
+	tb.Helper()
+	root, err := rie.RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	size := func(path string) float64 {
+		info, err := os.Stat(path)
+		if err != nil {
+			tb.Fatalf("%v: run `make build build-host` (make bench does)", err)
+		}
+		return float64(info.Size()) / (1 << 20)
+	}
+	var rows []row
+	for _, platform := range []struct{ name, dir string }{{"linux/arm64", ".build"}, {"host", rie.HostBuildDir}} {
+		var hello float64
+		if platform.dir == rie.HostBuildDir {
+			hello = size(rie.Bootstrap(tb, "hello", helloPkg)) // fails if stale
+		} else {
+			hello = size(filepath.Join(root, platform.dir, "hello", "bootstrap"))
+		}
+		for _, fn := range functionNames {
+			path := filepath.Join(root, platform.dir, fn, "bootstrap")
+			if platform.dir == rie.HostBuildDir {
+				path = rie.Bootstrap(tb, fn, "./functions/"+fn)
+			}
+			rows = append(rows, row{name: fmt.Sprintf("bootstrap size: %s (%s)", fn, platform.name),
+				ours: size(path), base: hello, unit: "MiB", baseName: "hello-world, same build"})
+		}
+	}
+	return rows
+}
+
+// lambdaStack is what the authorizer bootstrap needs under the emulator: a
+// table on DynamoDB Local, the pepper in a Secrets Manager fake, and a key.
+type lambdaStack struct {
+	env   map[string]string
+	plain string
+}
+
+func newLambdaStack(tb testing.TB) *lambdaStack {
+	tb.Helper()
+	client, table := ddblocal.NewTable(tb)
+	sm := smfake.New(tb)
+	sm.SetSecret(pepperSecretName, pepperSecretValue)
+	set, err := pepper.Parse(pepperSecretValue)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc := keyservice.New(ddbstore.New(client, table), storetest.StaticPeppers{Set: set}, keyservice.Config{Logger: discardLog()})
+	_, plain, err := svc.Generate(context.Background(), admin, keyservice.GenerateInput{Label: "Emulator"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &lambdaStack{plain: plain, env: map[string]string{
+		"AWS_REGION":                  smfake.Region,
+		"AWS_ACCESS_KEY_ID":           "test",
+		"AWS_SECRET_ACCESS_KEY":       "test",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_LAMBDA_FUNCTION_NAME":    "authorizer",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
+		"TABLE_NAME":                  table,
+		"DYNAMODB_ENDPOINT":           ddblocal.Endpoint(tb),
+		"SECRETSMANAGER_ENDPOINT":     sm.URL(),
+		"PEPPER_SECRET_ARN":           sm.ARN(pepperSecretName),
+	}}
+}
+
+func invoke(tb testing.TB, e *rie.Emulator, payload []byte) rie.Report {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	status, body, rep, err := e.Invoke(ctx, payload)
+	if err != nil || status != http.StatusOK {
+		tb.Fatalf("%s: %d %s %v", e.Name, status, body, err)
+	}
+	return rep
+}
+
+func median(ds []time.Duration) time.Duration {
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// coldStart starts a fresh emulator and returns the function's init as the
+// emulator sees it: its Init Duration (starting the process) plus the first
+// invoke's Duration, which waits for the runtime's first /next, so it holds
+// everything main does before lambda.Start (for us: the SDK configuration
+// and the pepper fetch) and a trivial invoke.
+func coldStart(tb testing.TB, name, bootstrap string, env map[string]string, payload []byte) time.Duration {
+	tb.Helper()
+	e := rie.Start(tb, name, bootstrap, env)
+	rep := invoke(tb, e, payload)
+	if rep.Init <= 0 {
+		tb.Fatalf("%s: the first invoke has no Init Duration", name)
+	}
+	return rep.Init + rep.Duration
+}
+
+// warm returns the median REPORT Duration of warm invokes.
+func warm(tb testing.TB, e *rie.Emulator, payload []byte) time.Duration {
+	tb.Helper()
+	invoke(tb, e, payload) // cold
+	ds := make([]time.Duration, 0, warmInvokes)
+	for range warmInvokes {
+		ds = append(ds, invoke(tb, e, payload).Duration)
+	}
+	return median(ds)
+}
+
+// lambdaRows measures the authorizer bootstrap and hello-world under the
+// emulator, alternately, in the same run.
+func lambdaRows(tb testing.TB) []row {
+	tb.Helper()
+	hello := rie.Bootstrap(tb, "hello", helloPkg)
+	auth := rie.Bootstrap(tb, "authorizer", "./functions/authorizer")
+	s := newLambdaStack(tb)
+	helloEnv := map[string]string{"AWS_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "hello", "AWS_LAMBDA_FUNCTION_TIMEOUT": "10"}
+	helloEvent := []byte(`{}`)
+	// A malformed key is denied without a table read: the first invoke is
+	// the init alone (plus a trivial decision).
+	malformed := readEvent(tb, "authorizer-http-malformed.json", "")
+	valid := httpEvent(tb, s.plain)
+
+	var hInit, aInit []time.Duration
+	for range coldStarts {
+		hInit = append(hInit, coldStart(tb, "hello", hello, helloEnv, helloEvent))
+		aInit = append(aInit, coldStart(tb, "authorizer", auth, s.env, malformed))
+	}
+	hWarm := warm(tb, rie.Start(tb, "hello", hello, helloEnv), helloEvent)
+	aWarm := warm(tb, rie.Start(tb, "authorizer", auth, s.env), valid)
+	return []row{
+		{name: fmt.Sprintf("Lambda init under the emulator (median of %d)", coldStarts), ours: msOf(median(aInit)), base: msOf(median(hInit)),
+			unit: "ms", baseName: "hello-world, same build+run", target: 1.5,
+			note: fmt.Sprintf("init = emulator Init Duration + first invoke Duration (malformed key: no table read), with the SDK setup and the pepper fetch; fastest: %.2f ms vs %.2f ms",
+				msOf(slices.Min(aInit)), msOf(slices.Min(hInit)))},
+		{name: fmt.Sprintf("Lambda warm invoke, valid key (median of %d)", warmInvokes), ours: msOf(aWarm), base: msOf(hWarm),
+			unit: "ms", baseName: "hello-world, same build+run"},
+	}
+}
