@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/kudurrustone/apikeys/functions/internal/authcache"
 	"github.com/kudurrustone/apikeys/functions/internal/config"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 )
@@ -22,7 +23,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "revoke:", err)
 		os.Exit(1)
 	}
-	reset := config.NewCacheResetter(deps)
+	reset := authcache.New(deps)
 	api := httpapi.New(deps.Service, deps.Config.Identity, deps.Log, httpapi.WithRevokeHook(reset.Reset))
 	lambda.Start(deps.LocalAdmin.Wrap(httpadapter.NewV2(api.Handler(httpapi.FunctionRevoke)).ProxyWithContext))
 }

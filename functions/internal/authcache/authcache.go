@@ -1,4 +1,7 @@
-package config
+// Package authcache resets API Gateway's Lambda authorizer cache after a
+// revoke. It is its own package so that only the revoke function links the
+// API Gateway client (the authorizer's cold start does not pay for it).
+package authcache
 
 import (
 	"context"
@@ -9,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
+	"github.com/kudurrustone/apikeys/functions/internal/config"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
 
@@ -23,11 +27,11 @@ var _ ResetAuthorizersCacheAPI = (*apigatewayv2.Client)(nil)
 // ResetTimeout bounds one cache reset: the revoke response waits for it.
 const ResetTimeout = 2 * time.Second
 
-// CacheResetter resets the Lambda authorizer cache of an HTTP API stage
+// Resetter resets the Lambda authorizer cache of an HTTP API stage
 // after a revoke, so API Gateway stops serving a cached allow for the
 // revoked key at once. It is best effort: a failure is logged and the
 // authorizer cache TTL stays the bound on the revocation delay.
-type CacheResetter struct {
+type Resetter struct {
 	client   ResetAuthorizersCacheAPI
 	apiID    string
 	stage    string
@@ -35,28 +39,28 @@ type CacheResetter struct {
 	log      *slog.Logger
 }
 
-// NewCacheResetter returns the resetter of a revoke function. The stage is
+// New returns the resetter of a revoke function. The stage is
 // cfg.APIID/cfg.StageName when set; otherwise the one the request came
 // through (its gateway context). Under `sam local` there is no real API, so
 // it does nothing.
-func NewCacheResetter(d *Deps) *CacheResetter {
+func New(d *config.Deps) *Resetter {
 	client := apigatewayv2.NewFromConfig(d.AWS, func(o *apigatewayv2.Options) {
 		if d.Config.APIGatewayEndpoint != "" {
 			o.BaseEndpoint = aws.String(d.Config.APIGatewayEndpoint)
 		}
 		o.RetryMaxAttempts = 2
 	})
-	return NewCacheResetterWith(client, d.Config, d.Log)
+	return NewWith(client, d.Config, d.Log)
 }
 
-// NewCacheResetterWith is NewCacheResetter over any client (tests).
-func NewCacheResetterWith(client ResetAuthorizersCacheAPI, cfg Config, log *slog.Logger) *CacheResetter {
-	return &CacheResetter{client: client, apiID: cfg.APIID, stage: cfg.StageName, disabled: cfg.SAMLocal, log: log}
+// NewWith is New over any client (tests).
+func NewWith(client ResetAuthorizersCacheAPI, cfg config.Config, log *slog.Logger) *Resetter {
+	return &Resetter{client: client, apiID: cfg.APIID, stage: cfg.StageName, disabled: cfg.SAMLocal, log: log}
 }
 
 // Reset resets the authorizer cache; it has the signature of
 // httpapi.WithRevokeHook.
-func (c *CacheResetter) Reset(ctx context.Context, k keyservice.Key) {
+func (c *Resetter) Reset(ctx context.Context, k keyservice.Key) {
 	if c.disabled {
 		c.log.DebugContext(ctx, "authorizer cache reset skipped under sam local", "keyId", k.ID)
 		return
