@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
@@ -194,6 +196,9 @@ func readGenerateBody(w http.ResponseWriter, r *http.Request) (keyservice.Genera
 			}
 			in.ExpiresAt = &t
 		default:
+			if !echoableField(name) {
+				return keyservice.GenerateInput{}, invalid("The body has an unknown field; it takes label and expiresAt.")
+			}
 			return keyservice.GenerateInput{}, invalid("Unknown field %s; the body takes label and expiresAt.", quoteField(name))
 		}
 	}
@@ -201,6 +206,22 @@ func readGenerateBody(w http.ResponseWriter, r *http.Request) (keyservice.Genera
 }
 
 func isJSONString(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '"' }
+
+// echoableField reports whether an unknown member name may be quoted back in
+// a message: a short identifier that is not (part of) a pasted API key, since
+// answers can end up in client logs where a key must never appear.
+func echoableField(name string) bool {
+	if name == "" || len(name) > 32 || strings.Contains(strings.ToLower(name), strings.ToLower(apikey.Prefix)) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // quoteField quotes a client-supplied member name for a message, shortened.
 func quoteField(name string) string {

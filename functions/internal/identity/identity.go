@@ -7,6 +7,8 @@ package identity
 import (
 	"context"
 	"net/http"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
@@ -86,11 +88,11 @@ func ConfigFromEnv(getenv func(string) string) Config {
 
 // Admin returns the administrator identity established by API Gateway's
 // JWT authorizer: the claims in the request context. It reports false when
-// the request carries no gateway context, no JWT claims, or an empty subject
-// or firm, which the handlers answer with 401 unauthorized. Role and tier
-// must equal the configured values exactly (case-sensitive); API Gateway
-// flattens every claim to a string, so a list-valued role claim never
-// matches.
+// the request carries no gateway context, no JWT claims, or a subject or
+// firm that is empty or implausible (see plausible), which the handlers
+// answer with 401 unauthorized. Role and tier must equal the configured
+// values exactly (case-sensitive); API Gateway flattens every claim to a
+// string, so a list-valued role claim never matches.
 func (c Config) Admin(r *http.Request) (keyservice.Admin, bool) {
 	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
 	if !ok || rc.Authorizer == nil || rc.Authorizer.JWT == nil {
@@ -102,13 +104,35 @@ func (c Config) Admin(r *http.Request) (keyservice.Admin, bool) {
 		FirmID:   claims[c.FirmClaim],
 		SourceIP: rc.HTTP.SourceIP,
 	}
-	if a.Subject == "" || a.FirmID == "" {
+	if !plausible(a.Subject) || !plausible(a.FirmID) {
 		return keyservice.Admin{}, false
 	}
 	// An empty configured value must never match a missing claim.
 	a.IsAdmin = c.AdminRole != "" && claims[c.RoleClaim] == c.AdminRole
 	a.IsPremier = c.PremierTier != "" && claims[c.TierClaim] == c.PremierTier
 	return a, true
+}
+
+// MaxIdentityLen bounds the subject and the firm id, in bytes. OIDC caps sub
+// at 255 characters; the bound keeps a firm id inside every store's key
+// limits (a DynamoDB partition key holds at most 2048 bytes, a bbolt bucket
+// name 32 KiB), so an oversized claim is a 401, never a 500 from the store.
+const MaxIdentityLen = 255
+
+// plausible reports whether an identity claim can name a subject or firm:
+// not empty, at most MaxIdentityLen bytes, valid UTF-8 (DynamoDB would
+// store invalid bytes as U+FFFD, merging distinct firm ids) and free of
+// control characters.
+func plausible(s string) bool {
+	if s == "" || len(s) > MaxIdentityLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Context keys the Lambda authorizer puts in its context, and that API

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 )
 
 // MaxLabelLen is the longest label, in characters, after trimming.
@@ -28,5 +30,26 @@ func NormalizeLabel(label string) (string, error) {
 			return "", Errorf(CodeInvalidLabel, "The label must not contain control characters.")
 		}
 	}
+	if containsKey(label) {
+		// A key pasted as a label would be stored, listed and logged in
+		// the clear. The message does not echo the label.
+		return "", Errorf(CodeInvalidLabel, "The label must not contain an API key.")
+	}
 	return label, nil
+}
+
+// containsKey reports whether s holds a well-formed API key (the checksum
+// makes an accidental match practically impossible).
+func containsKey(s string) bool {
+	for i := strings.Index(s, apikey.Prefix); i >= 0 && len(s)-i >= apikey.Len; {
+		if apikey.Validate(s[i:i+apikey.Len]) == nil {
+			return true
+		}
+		j := strings.Index(s[i+1:], apikey.Prefix)
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
