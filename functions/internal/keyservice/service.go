@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
@@ -62,6 +64,10 @@ type Service struct {
 	peppers PepperSource
 	cfg     Config
 	log     *slog.Logger
+	// touching holds, per key id, the time (unix ms) this process last
+	// claimed the key's last-used write, so that a burst of concurrent uses
+	// in one process sends one write, not one per request.
+	touching sync.Map // string -> *atomic.Int64
 }
 
 // New returns a service over store and peppers.
@@ -331,11 +337,32 @@ func (s *Service) Authorize(ctx context.Context, presented string) (Principal, e
 		}
 		staleBefore := now.Add(-s.cfg.LastUsedInterval)
 		if cred.LastUsedAt.IsZero() || !cred.LastUsedAt.After(staleBefore) {
-			if _, err := s.store.TouchLastUsed(ctx, digest, cred.FirmID, cred.KeyID, now, staleBefore.Add(time.Millisecond)); err != nil {
-				return Principal{}, fmt.Errorf("touch last used: %w", err)
+			if err := s.touch(ctx, digest, &cred, now, staleBefore); err != nil {
+				return Principal{}, err
 			}
 		}
 		return Principal{FirmID: cred.FirmID, KeyID: cred.KeyID, Label: cred.Label}, nil
 	}
 	return Principal{}, fmt.Errorf("%w: unknown", ErrDenied)
+}
+
+// touch writes the key's last-used time unless another request of this
+// process has claimed that write within the interval. The store's condition
+// still arbitrates between processes. A failed write denies (fail closed)
+// and gives the claim back, so the next use tries again.
+func (s *Service) touch(ctx context.Context, digest apikey.Digest, cred *Credential, now, staleBefore time.Time) error {
+	claim, ok := s.touching.Load(cred.KeyID)
+	if !ok {
+		claim, _ = s.touching.LoadOrStore(cred.KeyID, new(atomic.Int64))
+	}
+	last := claim.(*atomic.Int64)
+	prev := last.Load()
+	if prev > staleBefore.UnixMilli() || !last.CompareAndSwap(prev, now.UnixMilli()) {
+		return nil // another request is writing, or has just written, it
+	}
+	if _, err := s.store.TouchLastUsed(ctx, digest, cred.FirmID, cred.KeyID, now, staleBefore.Add(time.Millisecond)); err != nil {
+		last.CompareAndSwap(now.UnixMilli(), prev)
+		return fmt.Errorf("touch last used: %w", err)
+	}
+	return nil
 }
