@@ -6,7 +6,10 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -171,4 +174,35 @@ func Principal(r *http.Request) (keyservice.Principal, bool) {
 func NewRequest(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
 	var acc core.RequestAccessorV2
 	return acc.EventToRequestWithContext(ctx, ev)
+}
+
+// FlattenClaim renders a JWT claim as API Gateway's JWT authorizer passes it
+// to an HTTP API integration: strings as they are, numbers and booleans as
+// their JSON text, arrays as "[a b]", objects as JSON. The local server and
+// the sam local path use it so their claims look exactly like AWS's.
+func FlattenClaim(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case nil:
+		return ""
+	case []any:
+		parts := make([]string, len(x))
+		for i := range x {
+			parts[i] = FlattenClaim(x[i])
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
 }

@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -168,5 +169,28 @@ func TestNewRequest(t *testing.T) {
 	}
 	if _, err := identity.NewRequest(context.Background(), events.APIGatewayV2HTTPRequest{Body: "%%%", IsBase64Encoded: true}); err == nil {
 		t.Error("bad base64 body accepted")
+	}
+}
+
+func TestFlattenClaim(t *testing.T) {
+	tests := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"string", "admin", "admin"},
+		{"number", json.Number("42"), "42"},
+		{"float", 1.5, "1.5"},
+		{"bool", true, "true"},
+		{"null", nil, ""},
+		{"array", []any{"a", json.Number("1"), false}, "[a 1 false]"},
+		{"object", map[string]any{"k": "v"}, `{"k":"v"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := identity.FlattenClaim(tt.in); got != tt.want {
+				t.Errorf("FlattenClaim(%v) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }

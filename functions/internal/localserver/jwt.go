@@ -6,18 +6,16 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
 )
 
 // The local admin tokens are RS256 JWTs: API Gateway's JWT authorizer only
@@ -154,36 +152,9 @@ func tokenError(err error) error {
 func flattenClaims(c jwt.MapClaims) map[string]string {
 	out := make(map[string]string, len(c))
 	for k, v := range c {
-		out[k] = flattenValue(v)
+		out[k] = identity.FlattenClaim(v)
 	}
 	return out
-}
-
-func flattenValue(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	case nil:
-		return ""
-	case []any:
-		parts := make([]string, len(x))
-		for i := range x {
-			parts[i] = flattenValue(x[i])
-		}
-		return "[" + strings.Join(parts, " ") + "]"
-	default:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return ""
-		}
-		return string(b)
-	}
 }
 
 // loadOrCreateSigningKey reads the local signing key from path, creating it

@@ -23,17 +23,16 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
 )
 
 // Environment variables.
@@ -155,7 +154,7 @@ func (v *Verifier) Apply(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	}
 	flat := make(map[string]string, len(claims))
 	for k, c := range claims {
-		flat[k] = flatten(c)
+		flat[k] = identity.FlattenClaim(c)
 	}
 	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 		JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: flat},
@@ -176,32 +175,4 @@ func bearer(headers map[string]string) string {
 		}
 	}
 	return ""
-}
-
-// flatten renders a claim as API Gateway HTTP APIs do: strings as they
-// are, numbers and booleans as their JSON text, arrays as "[a b]", objects
-// as JSON.
-func flatten(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case bool:
-		return strconv.FormatBool(x)
-	case nil:
-		return ""
-	case []any:
-		parts := make([]string, len(x))
-		for i := range x {
-			parts[i] = flatten(x[i])
-		}
-		return "[" + strings.Join(parts, " ") + "]"
-	default:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return ""
-		}
-		return string(b)
-	}
 }
