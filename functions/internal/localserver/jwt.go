@@ -9,13 +9,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/secretfile"
 )
 
 // The local admin tokens are RS256 JWTs: API Gateway's JWT authorizer only
@@ -158,31 +156,24 @@ func flattenClaims(c jwt.MapClaims) map[string]string {
 }
 
 // loadOrCreateSigningKey reads the local signing key from path, creating it
-// (directory 0700, file 0600) on first run. The file is written in full
-// under a temporary name and linked into place, so a concurrent first run
-// never sees half a key and never overwrites one. A key file readable by
-// group or others is refused: it would let any local user mint admin tokens.
+// (directory 0700, file 0600) on first run. A key file readable by group or
+// others is refused: it would let any local user mint admin tokens.
 func loadOrCreateSigningKey(path string) (*rsa.PrivateKey, bool, error) {
-	created := false
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		if err := writeNewKey(path); err != nil {
-			return nil, false, err
+	created, err := secretfile.Create(path, func() ([]byte, error) {
+		key, err := rsa.GenerateKey(rand.Reader, rsaBits)
+		if err != nil {
+			return nil, fmt.Errorf("generate signing key: %w", err)
 		}
-		created = true
-	} else if err != nil {
-		return nil, false, fmt.Errorf("localserver: signing key: %w", err)
-	}
-	info, err := os.Stat(path)
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("encode signing key: %w", err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("localserver: signing key: %w", err)
 	}
-	if !info.Mode().IsRegular() {
-		return nil, false, fmt.Errorf("localserver: signing key %s is not a regular file", path)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, false, fmt.Errorf("localserver: signing key %s is accessible by group or others (mode %04o); run: chmod 600 %s", path, perm, path)
-	}
-	body, err := os.ReadFile(path)
+	body, err := secretfile.Read(path, maxSigningKeySize)
 	if err != nil {
 		return nil, false, fmt.Errorf("localserver: signing key: %w", err)
 	}
@@ -201,36 +192,6 @@ func loadOrCreateSigningKey(path string) (*rsa.PrivateKey, bool, error) {
 	return key, created, nil
 }
 
-func writeNewKey(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("localserver: create data folder: %w", err)
-	}
-	key, err := rsa.GenerateKey(rand.Reader, rsaBits)
-	if err != nil {
-		return fmt.Errorf("localserver: generate signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("localserver: encode signing key: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".jwt-signing-key-*.tmp") // mode 0600
-	if err != nil {
-		return fmt.Errorf("localserver: create signing key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	werr := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("localserver: write signing key: %w", werr)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("localserver: create signing key: %w", err)
-	}
-	return nil
-}
+// maxSigningKeySize bounds what is read from the key file (a 2048-bit PKCS#8
+// PEM key is under 2 KiB).
+const maxSigningKeySize = 64 << 10

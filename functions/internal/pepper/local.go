@@ -4,16 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+	"github.com/kudurrustone/apikeys/functions/internal/secretfile"
 )
 
 // Defaults of LocalConfig.
@@ -97,76 +95,32 @@ func parseEnv(v string) (apikey.PepperSet, error) {
 	return set, nil
 }
 
-// createFile writes a new pepper file unless one exists. The file is written
-// in full under a temporary name and then linked into place, so a reader
-// never sees a partial file and a concurrent first run cannot overwrite it.
+// createFile writes a new pepper file unless one exists.
 func createFile(path string, rnd io.Reader) (bool, error) {
-	if _, err := os.Lstat(path); err == nil {
-		return false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("pepper: %w", err)
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return false, fmt.Errorf("pepper: create directory: %w", err)
-	}
-	raw := make([]byte, 32)
-	if _, err := io.ReadFull(rnd, raw); err != nil {
-		return false, fmt.Errorf("pepper: generate pepper: %w", err)
-	}
-	body, err := json.Marshal(map[string]string{
-		currentMember: "1",
-		"1":           base64.RawURLEncoding.EncodeToString(raw),
+	created, err := secretfile.Create(path, func() ([]byte, error) {
+		raw := make([]byte, 32)
+		if _, err := io.ReadFull(rnd, raw); err != nil {
+			return nil, fmt.Errorf("generate pepper: %w", err)
+		}
+		body, err := json.Marshal(map[string]string{
+			currentMember: "1",
+			"1":           base64.RawURLEncoding.EncodeToString(raw),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("encode pepper file: %w", err)
+		}
+		return append(body, '\n'), nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("pepper: encode pepper file: %w", err)
+		return false, fmt.Errorf("pepper: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".pepper-*.tmp") // mode 0600
-	if err != nil {
-		return false, fmt.Errorf("pepper: create pepper file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(append(body, '\n'))
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return false, fmt.Errorf("pepper: write pepper file: %w", werr)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil // another process created it first
-		}
-		return false, fmt.Errorf("pepper: create pepper file: %w", err)
-	}
-	return true, nil
+	return created, nil
 }
 
 func readFile(path string) (apikey.PepperSet, error) {
-	f, err := os.Open(path)
+	body, err := secretfile.Read(path, maxFileSize)
 	if err != nil {
 		return apikey.PepperSet{}, fmt.Errorf("pepper: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return apikey.PepperSet{}, fmt.Errorf("pepper: %w", err)
-	}
-	if !info.Mode().IsRegular() {
-		return apikey.PepperSet{}, fmt.Errorf("pepper: %s is not a regular file", path)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return apikey.PepperSet{}, fmt.Errorf("pepper: %s is accessible by group or others (mode %04o); run: chmod 600 %s", path, perm, path)
-	}
-	body, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return apikey.PepperSet{}, fmt.Errorf("pepper: read %s: %w", path, err)
-	}
-	if len(body) > maxFileSize {
-		return apikey.PepperSet{}, fmt.Errorf("pepper: %s is larger than %d bytes", path, maxFileSize)
 	}
 	set, err := Parse(strings.TrimSpace(string(body)))
 	if err != nil {
