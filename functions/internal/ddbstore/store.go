@@ -73,11 +73,13 @@ const (
 	reasonTransactionConflict    = "TransactionConflict"
 )
 
-// cancellation classifies a failed TransactWriteItems. conditionFailed lists
-// the indexes of items whose condition failed; conflict reports a
+// cancellation classifies a failed TransactWriteItems. cancelled reports
+// that DynamoDB cancelled it (nothing was written); conditionFailed lists the
+// indexes of items whose condition failed; conflict reports a
 // TransactionConflict (a concurrent write, safe to retry). ok is false when
 // err is not a cancellation.
 type cancellation struct {
+	cancelled       bool
 	conditionFailed []int
 	conflict        bool
 }
@@ -98,11 +100,11 @@ func cancelled(err error) (cancellation, bool) {
 		// own exception (e.g. from an ongoing transaction on the item).
 		var tc *types.TransactionConflictException
 		if errors.As(err, &tc) {
-			return cancellation{conflict: true}, true
+			return cancellation{cancelled: true, conflict: true}, true
 		}
 		return cancellation{}, false
 	}
-	var c cancellation
+	c := cancellation{cancelled: true}
 	for i, r := range tce.CancellationReasons {
 		switch aws.ToString(r.Code) {
 		case reasonConditionalCheckFailed:
@@ -112,6 +114,26 @@ func cancelled(err error) (cancellation, bool) {
 		}
 	}
 	return c, true
+}
+
+// transact writes in, retrying a TransactionConflict (nothing was written)
+// with jittered backoff up to maxAttempts. On failure it returns the
+// cancellation (zero when err is not one) for the caller to map: a failed
+// condition is returned at once, never retried blindly.
+func (s *Store) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) (cancellation, error) {
+	for attempt := 1; ; attempt++ {
+		_, err := s.db.TransactWriteItems(ctx, in)
+		if err == nil {
+			return cancellation{}, nil
+		}
+		c, ok := cancelled(err)
+		if !ok || len(c.conditionFailed) > 0 || !c.conflict || attempt >= maxAttempts {
+			return c, err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return cancellation{}, err
+		}
+	}
 }
 
 // Item positions in CreateKey's transaction.
@@ -155,29 +177,18 @@ func (s *Store) CreateKey(ctx context.Context, k keyservice.Key, maxActive int, 
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": PartitionKey},
 	}}
-	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
-	for attempt := 1; ; attempt++ {
-		_, err := s.db.TransactWriteItems(ctx, in)
-		if err == nil {
-			return nil
-		}
-		c, ok := cancelled(err)
-		switch {
-		case !ok:
-			return fmt.Errorf("ddbstore: create key: %w", err)
-		case c.failed(createCounterItem):
-			return fmt.Errorf("ddbstore: create key: %w", keyservice.ErrLimitReached)
-		case len(c.conditionFailed) > 0:
-			return fmt.Errorf("ddbstore: create key: id, digest or audit record exists: %w", keyservice.ErrConflict)
-		case c.conflict && attempt < maxAttempts:
-			if err := backoff(ctx, attempt); err != nil {
-				return fmt.Errorf("ddbstore: create key: %w", err)
-			}
-		case c.conflict:
-			return fmt.Errorf("ddbstore: create key: %w: %w", keyservice.ErrConflict, err)
-		default: // e.g. throttling or validation: not a lost race
-			return fmt.Errorf("ddbstore: create key: %w", err)
-		}
+	c, err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	switch {
+	case err == nil:
+		return nil
+	case c.failed(createCounterItem):
+		return fmt.Errorf("ddbstore: create key: %w", keyservice.ErrLimitReached)
+	case len(c.conditionFailed) > 0:
+		return fmt.Errorf("ddbstore: create key: id, digest or audit record exists: %w", keyservice.ErrConflict)
+	case c.conflict:
+		return fmt.Errorf("ddbstore: create key: %w: %w", keyservice.ErrConflict, err)
+	default: // e.g. throttling or validation: not a lost race
+		return fmt.Errorf("ddbstore: create key: %w", err)
 	}
 }
 
@@ -399,26 +410,16 @@ func (s *Store) release(ctx context.Context, k storedKey) (bool, error) {
 		}},
 		decrementCounter(s.table, k.FirmID),
 	}}
-	for attempt := 1; ; attempt++ {
-		_, err := s.db.TransactWriteItems(ctx, in)
-		if err == nil {
-			return true, nil
-		}
-		c, ok := cancelled(err)
-		switch {
-		case !ok:
-			return false, err
-		case len(c.conditionFailed) > 0:
-			return false, nil // released or revoked by someone else
-		case c.conflict && attempt < maxAttempts:
-			if err := backoff(ctx, attempt); err != nil {
-				return false, err
-			}
-		case c.conflict:
-			return false, fmt.Errorf("%w: %w", keyservice.ErrConflict, err)
-		default:
-			return false, err
-		}
+	c, err := s.transact(ctx, in)
+	switch {
+	case err == nil:
+		return true, nil
+	case len(c.conditionFailed) > 0:
+		return false, nil // released or revoked by someone else
+	case c.conflict:
+		return false, fmt.Errorf("%w: %w", keyservice.ErrConflict, err)
+	default:
+		return false, err
 	}
 }
 
@@ -465,28 +466,19 @@ func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID,
 			ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(formatTime(at))},
 		}},
 	}}
-	for attempt := 1; ; attempt++ {
-		_, err := s.db.TransactWriteItems(ctx, in)
-		if err == nil {
-			return true, nil
-		}
-		c, ok := cancelled(err)
-		switch {
-		case !ok:
-			return false, fmt.Errorf("ddbstore: touch last used: %w", err)
-		case len(c.conditionFailed) > 0:
-			return false, nil // fresh enough already, or no such key
-		case attempt < maxAttempts:
-			// Another request of the same key (or a revoke) is writing
-			// it; try again, it may still be stale afterwards.
-			if err := backoff(ctx, attempt); err != nil {
-				return false, fmt.Errorf("ddbstore: touch last used: %w", err)
-			}
-		default:
-			// Last-used is throttled and best effort: a write that keeps
-			// losing races must not fail the authorization it serves.
-			return false, nil
-		}
+	c, err := s.transact(ctx, in)
+	switch {
+	case err == nil:
+		return true, nil
+	case len(c.conditionFailed) > 0:
+		return false, nil // fresh enough already, or no such key
+	case c.conflict || c.cancelled:
+		// Last-used is throttled and best effort: a write that keeps
+		// losing races (or is cancelled for another reason) must not fail
+		// the authorization it serves.
+		return false, nil
+	default:
+		return false, fmt.Errorf("ddbstore: touch last used: %w", err)
 	}
 }
 
