@@ -26,7 +26,7 @@ run: ## start the whole product locally (embedded store, console at http://127.0
 .PHONY: test
 # The emulator tests (functions/internal/rie) run verbosely, so the output
 # shows every function being invoked and the performance figures.
-test: deps fmt-check vet build-host ## run every test (installs DynamoDB Local and the browser first; builds the bootstraps for the emulator tests)
+test: deps fmt-check vet template-check build-host ## run every test (installs DynamoDB Local and the browser first; builds the bootstraps for the emulator tests)
 	infra/scripts/with-dynamodb-local.sh bash -c '$(GO) test -race -count=1 $$($(GO) list ./... | grep -v "/functions/internal/rie$$") && \
 	  $(GO) test -race -count=1 -v ./functions/internal/rie/'
 
@@ -42,6 +42,10 @@ fmt-check: ## fail if any Go file is not gofmt-formatted
 .PHONY: vet
 vet: ## go vet
 	$(GO) vet ./...
+
+.PHONY: template-check
+template-check: ## cfn-lint --include-checks I and the SAM transform of template.yaml into .build/sam/template.json (pip install cfn-lint aws-sam-translator)
+	infra/scripts/check-template.sh
 
 .PHONY: local-db
 local-db: deps ## run DynamoDB Local on 127.0.0.1:8000 until Ctrl-C

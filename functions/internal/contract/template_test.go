@@ -49,14 +49,14 @@ var routeFunctions = map[string]string{
 	"WhoamiFunction":   httpapi.FunctionWhoami,
 }
 
-// grant is one allowed action on one resource, the resource written as the
-// template's intrinsic ("Fn::GetAtt KeysTable.Arn", "Ref PepperSecret", ...).
+// grant is one allowed action on one resource, the resource written as
+// ref renders it ("GetAtt KeysTable.Arn", "Ref PepperSecret", ...).
 type grant struct{ action, resource string }
 
 const (
-	onTable  = "Fn::GetAtt KeysTable.Arn"
+	onTable  = "GetAtt KeysTable.Arn"
 	onSecret = "Ref PepperSecret"
-	onCache  = "Fn::Sub arn:${AWS::Partition}:apigateway:${AWS::Region}::/apis/${HttpApi}/stages/*/cache/authorizers"
+	onCache  = "Sub arn:${AWS::Partition}:apigateway:${AWS::Region}::/apis/${HttpApi}/stages/*/cache/authorizers"
 )
 
 // leastPrivilege is every permission each function's role may have beyond
@@ -205,39 +205,6 @@ func resourcesOfType(tpl map[string]any, typ string) map[string]map[string]any {
 	return out
 }
 
-// grantsOf flattens policy statements into sorted grants; it fails on
-// anything but plain Allow statements (a SAM policy template or a managed
-// policy would grant more than the code needs).
-func grantsOf(t *testing.T, owner string, statements []any) []grant {
-	t.Helper()
-	var gs []grant
-	for _, st := range statements {
-		if at(st, "Effect") != "Allow" {
-			t.Errorf("%s: statement %v is not a plain Allow", owner, st)
-			continue
-		}
-		if at(st, "NotAction") != nil || at(st, "NotResource") != nil {
-			t.Errorf("%s: NotAction/NotResource grant too much", owner)
-		}
-		for _, a := range list(at(st, "Action")) {
-			for _, r := range list(at(st, "Resource")) {
-				gs = append(gs, grant{fmt.Sprint(a), intrinsic(r)})
-			}
-		}
-	}
-	sortGrants(gs)
-	return gs
-}
-
-func sortGrants(gs []grant) {
-	sort.Slice(gs, func(i, j int) bool {
-		if gs[i].action != gs[j].action {
-			return gs[i].action < gs[j].action
-		}
-		return gs[i].resource < gs[j].resource
-	})
-}
-
 // ---- the tests ----------------------------------------------------------
 
 // TestGoformationParses keeps the template readable by goformation, which
@@ -361,128 +328,6 @@ func mapKeys[M ~map[K]V, K comparable, V any](m M) func(func(K) bool) {
 	}
 }
 
-// TestRoutesMatchGo checks that the template's HttpApi events are exactly
-// httpapi.Routes(), served by the right functions, behind the right
-// authorizer.
-func TestRoutesMatchGo(t *testing.T) {
-	tpl := loadTemplate(t)
-	type route struct{ method, path, function, auth string }
-	var got []route
-	for id, fn := range resourcesOfType(tpl, "AWS::Serverless::Function") {
-		evs, _ := at(fn, "Properties", "Events").(map[string]any)
-		for name, ev := range evs {
-			if at(ev, "Type") != "HttpApi" {
-				t.Errorf("%s.%s: event type %v, want HttpApi", id, name, at(ev, "Type"))
-				continue
-			}
-			if intrinsic(at(ev, "Properties", "ApiId")) != "Ref HttpApi" {
-				t.Errorf("%s.%s: ApiId is not !Ref HttpApi", id, name)
-			}
-			auth, _ := at(ev, "Properties", "Auth", "Authorizer").(string)
-			if auth == "" {
-				auth = fmt.Sprint(at(tpl, "Resources", "HttpApi", "Properties", "Auth", "DefaultAuthorizer"))
-			}
-			got = append(got, route{fmt.Sprint(at(ev, "Properties", "Method")), fmt.Sprint(at(ev, "Properties", "Path")), routeFunctions[id], auth})
-		}
-	}
-	var want []route
-	for _, r := range httpapi.Routes() {
-		auth := "AdminJwt"
-		if r.Function == httpapi.FunctionWhoami {
-			auth = "ApiKey"
-		}
-		want = append(want, route{r.Method, r.Path, r.Function, auth})
-	}
-	less := func(a, b route) int { return strings.Compare(a.method+a.path, b.method+b.path) }
-	slices.SortFunc(got, less)
-	slices.SortFunc(want, less)
-	if !slices.Equal(got, want) {
-		t.Errorf("template routes\n  %v\nwant (httpapi.Routes)\n  %v", got, want)
-	}
-
-	api := at(tpl, "Resources", "HttpApi", "Properties")
-	if at(api, "Auth", "Authorizers", "AdminJwt", "IdentitySource") != "$request.header.Authorization" ||
-		intrinsic(at(api, "Auth", "Authorizers", "AdminJwt", "JwtConfiguration", "issuer")) != "Ref JwtIssuer" ||
-		intrinsic(at(api, "Auth", "Authorizers", "AdminJwt", "JwtConfiguration", "audience")) != "Ref JwtAudience" {
-		t.Error("the AdminJwt authorizer must read the Authorization header and take issuer and audience from the parameters")
-	}
-	key := at(api, "Auth", "Authorizers", "ApiKey")
-	for k, want := range map[string]string{
-		"FunctionArn":                      "Fn::GetAtt AuthorizerFunction.Arn",
-		"AuthorizerPayloadFormatVersion":   "2.0",
-		"EnableSimpleResponses":            "true",
-		"EnableFunctionDefaultPermissions": "true",
-		"ReauthorizeEvery":                 "Ref AuthorizerCacheTtl",
-	} {
-		v := at(key, k)
-		if k == "ReauthorizeEvery" {
-			v = at(key, "Identity", k)
-		}
-		if got := intrinsic(v); got != want {
-			t.Errorf("ApiKey authorizer %s = %q, want %q", k, got, want)
-		}
-	}
-	if h := list(at(key, "Identity", "Headers")); len(h) != 1 || h[0] != "Authorization" {
-		t.Errorf("ApiKey authorizer identity headers %v, want [Authorization]", h)
-	}
-	ttl := at(tpl, "Parameters", "AuthorizerCacheTtl")
-	if at(ttl, "MinValue") != 0 || at(ttl, "MaxValue") != 3600 {
-		t.Errorf("AuthorizerCacheTtl must range 0..3600, got %v..%v", at(ttl, "MinValue"), at(ttl, "MaxValue"))
-	}
-	if intrinsic(at(api, "DefaultRouteSettings", "ThrottlingBurstLimit")) != "Ref ThrottlingBurstLimit" ||
-		intrinsic(at(api, "DefaultRouteSettings", "ThrottlingRateLimit")) != "Ref ThrottlingRateLimit" {
-		t.Error("stage throttling must come from the ThrottlingBurstLimit and ThrottlingRateLimit parameters")
-	}
-	rc := at(tpl, "Resources", "AuthorizerFunction", "Properties", "ReservedConcurrentExecutions")
-	if !strings.Contains(fmt.Sprint(rc), "AuthorizerReservedConcurrency") {
-		t.Errorf("the authorizer's reserved concurrency %v must come from a parameter", rc)
-	}
-}
-
-// TestPoliciesAreLeastPrivilege compares every function's permissions with
-// the least-privilege table above: inline statements only, on the one table
-// and the one secret, and the one extra policy that lets revoke reset this
-// API's authorizer cache.
-func TestPoliciesAreLeastPrivilege(t *testing.T) {
-	tpl := loadTemplate(t)
-	got := map[string][]grant{}
-	for id, fn := range resourcesOfType(tpl, "AWS::Serverless::Function") {
-		for _, p := range list(at(fn, "Properties", "Policies")) {
-			st, ok := at(p, "Statement").([]any)
-			if !ok {
-				t.Errorf("%s: policy %v is not an inline statement list (no managed policies or SAM policy templates)", id, p)
-				continue
-			}
-			got[id] = append(got[id], grantsOf(t, id, st)...)
-		}
-		if at(fn, "Properties", "Role") != nil {
-			t.Errorf("%s: a Role of its own escapes this check", id)
-		}
-	}
-	for id, pol := range resourcesOfType(tpl, "AWS::IAM::Policy") {
-		roles := list(at(pol, "Properties", "Roles"))
-		if len(roles) != 1 {
-			t.Errorf("%s: attached to %v, want one function role", id, roles)
-			continue
-		}
-		fn := strings.TrimSuffix(strings.TrimPrefix(intrinsic(roles[0]), "Ref "), "Role")
-		got[fn] = append(got[fn], grantsOf(t, id, list(at(pol, "Properties", "PolicyDocument", "Statement")))...)
-	}
-	for _, typ := range []string{"AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission"} {
-		if r := resourcesOfType(tpl, typ); len(r) > 0 {
-			t.Errorf("unexpected %s resources %v: permissions are checked per function here", typ, slices.Collect(mapKeys(r)))
-		}
-	}
-	for id, want := range leastPrivilege {
-		sortGrants(want)
-		g := got[id]
-		sortGrants(g)
-		if !slices.Equal(g, want) {
-			t.Errorf("%s grants\n  %v\nwant\n  %v", id, g, want)
-		}
-	}
-}
-
 // TestPoliciesMatchStoreCalls runs each function's service calls on
 // ddbstore against DynamoDB Local, records the DynamoDB operations they
 // make (a transaction's items count as the actions IAM checks for them:
@@ -543,17 +388,16 @@ func TestPoliciesMatchStoreCalls(t *testing.T) {
 	}
 	rec.start("")
 
-	tpl := loadTemplate(t)
-	for id, fn := range resourcesOfType(tpl, "AWS::Serverless::Function") {
+	tpl := loadCFN(t)
+	for id := range functionFolders {
 		var granted []string
-		for _, p := range list(at(fn, "Properties", "Policies")) {
-			for _, g := range grantsOf(t, id, list(at(p, "Statement"))) {
-				if strings.HasPrefix(g.action, "dynamodb:") {
-					granted = append(granted, g.action)
-				}
+		for _, g := range grantsFrom(roleStatements(t, tpl, roleOf(t, tpl, id))) {
+			if strings.HasPrefix(g.action, "dynamodb:") {
+				granted = append(granted, g.action)
 			}
 		}
 		slices.Sort(granted)
+		granted = slices.Compact(granted)
 		if used := rec.actions(id); !slices.Equal(granted, used) {
 			t.Errorf("%s: template grants %v, the store calls need %v", id, granted, used)
 		}
