@@ -74,8 +74,8 @@ func TemplateTable() (*cfndynamodb.Table, error) {
 }
 
 // CreateTableInput converts the template's KeysTable into a CreateTable
-// request for name: attribute definitions, key schema and secondary indexes
-// (with their projections). Billing is on demand, as in the template;
+// request for name: attribute definitions, key schema, secondary indexes
+// (with their projections) and the change stream. Billing is on demand, as in the template;
 // settings DynamoDB Local ignores (PITR, SSE, deletion protection) are left
 // out.
 func CreateTableInput(table *cfndynamodb.Table, name string) (*dynamodb.CreateTableInput, error) {
@@ -92,6 +92,12 @@ func CreateTableInput(table *cfndynamodb.Table, name string) (*dynamodb.CreateTa
 			AttributeName: aws.String(a.AttributeName),
 			AttributeType: types.ScalarAttributeType(a.AttributeType),
 		})
+	}
+	if ss := table.StreamSpecification; ss != nil && ss.StreamViewType != "" {
+		in.StreamSpecification = &types.StreamSpecification{
+			StreamEnabled:  aws.Bool(true),
+			StreamViewType: types.StreamViewType(ss.StreamViewType),
+		}
 	}
 	for _, g := range table.GlobalSecondaryIndexes {
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
