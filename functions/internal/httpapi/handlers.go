@@ -1,26 +1,16 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
-
-// MaxBodyBytes is the largest request body accepted (SPEC: 8 KiB).
-const MaxBodyBytes = 8 << 10
 
 func invalid(format string, args ...any) error {
 	return keyservice.Errorf(keyservice.CodeInvalidRequest, format, args...)
@@ -145,91 +135,29 @@ func (a *API) generate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, createdJSON{keyJSON: toJSON(&k, a.now()), Key: plaintext})
 }
 
+// generateBody is the body of POST /v1/api-keys.
+type generateBody struct {
+	Label     string        `json:"label"`
+	ExpiresAt Field[string] `json:"expiresAt"`
+}
+
 // readGenerateBody decodes {"label": string, "expiresAt": RFC 3339 string
-// or null}. The body is judged, not the Content-Type header: curl's -d sends
-// a form content type, and the admin token in Authorization already rules
-// out cross-site form posts. A body over 8 KiB, invalid UTF-8, anything but
-// exactly one JSON object, an unknown member (matched case-sensitively) or a
-// wrong type is invalid_request. A missing label is treated as an empty one
-// (invalid_label).
+// or null} with DecodeBody's rules. A missing label is treated as an empty
+// one (invalid_label).
 func readGenerateBody(w http.ResponseWriter, r *http.Request) (keyservice.GenerateInput, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return keyservice.GenerateInput{}, invalid("The request body must be at most %d bytes.", MaxBodyBytes)
+	var body generateBody
+	if err := DecodeBody(w, r, &body); err != nil {
+		return keyservice.GenerateInput{}, err
+	}
+	in := keyservice.GenerateInput{Label: body.Label}
+	if body.ExpiresAt.Set && !body.ExpiresAt.Null {
+		t, err := time.Parse(time.RFC3339, body.ExpiresAt.Value)
+		if err != nil {
+			return keyservice.GenerateInput{}, invalid("expiresAt must be an RFC 3339 timestamp, such as 2030-01-31T00:00:00Z.")
 		}
-		return keyservice.GenerateInput{}, invalid("The request body could not be read.")
-	}
-	if !utf8.Valid(body) {
-		return keyservice.GenerateInput{}, invalid("The request body must be UTF-8 JSON.")
-	}
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return keyservice.GenerateInput{}, invalid("The request body must be a JSON object.")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return keyservice.GenerateInput{}, invalid("The request body must hold exactly one JSON object.")
-	}
-	var in keyservice.GenerateInput
-	for name, raw := range fields {
-		switch name {
-		case "label":
-			if !isJSONString(raw) {
-				return keyservice.GenerateInput{}, invalid("label must be a string.")
-			}
-			if err := json.Unmarshal(raw, &in.Label); err != nil {
-				return keyservice.GenerateInput{}, invalid("label must be a string.")
-			}
-		case "expiresAt":
-			if string(raw) == "null" {
-				continue
-			}
-			var s string
-			if !isJSONString(raw) || json.Unmarshal(raw, &s) != nil {
-				return keyservice.GenerateInput{}, invalid("expiresAt must be an RFC 3339 timestamp or null.")
-			}
-			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
-				return keyservice.GenerateInput{}, invalid("expiresAt must be an RFC 3339 timestamp, such as 2030-01-31T00:00:00Z.")
-			}
-			in.ExpiresAt = &t
-		default:
-			if !echoableField(name) {
-				return keyservice.GenerateInput{}, invalid("The body has an unknown field; it takes label and expiresAt.")
-			}
-			return keyservice.GenerateInput{}, invalid("Unknown field %s; the body takes label and expiresAt.", quoteField(name))
-		}
+		in.ExpiresAt = &t
 	}
 	return in, nil
-}
-
-func isJSONString(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '"' }
-
-// echoableField reports whether an unknown member name may be quoted back in
-// a message: a short identifier that is not (part of) a pasted API key, since
-// answers can end up in client logs where a key must never appear.
-func echoableField(name string) bool {
-	if name == "" || len(name) > 32 || strings.Contains(strings.ToLower(name), strings.ToLower(apikey.Prefix)) {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-// quoteField quotes a client-supplied member name for a message, shortened.
-func quoteField(name string) string {
-	if utf8.RuneCountInString(name) > 32 {
-		r := []rune(name)
-		name = string(r[:32]) + "…"
-	}
-	return strconv.Quote(name)
 }
 
 // revokeKey serves POST /v1/api-keys/{id}/revoke. The body is ignored:

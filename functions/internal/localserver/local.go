@@ -5,12 +5,12 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
@@ -141,9 +141,6 @@ func consoleHandler() (http.Handler, error) {
 	}), nil
 }
 
-// maxTokenRequest bounds the /dev/token body, like the API's 8 KiB.
-const maxTokenRequest = 8 << 10
-
 // maxClaimLen bounds each /dev/token field.
 const maxClaimLen = 256
 
@@ -181,36 +178,36 @@ func devToken(tokens *tokenAuthority, ident identity.Config) http.Handler {
 	})
 }
 
-// readTokenRequest decodes and checks a /dev/token body. Its errors are
-// client-facing messages.
+// tokenRequest is the /dev/token body. role and tier may be left out.
+type tokenRequest struct {
+	Sub    string  `json:"sub"`
+	FirmID string  `json:"firmId"`
+	Role   *string `json:"role"`
+	Tier   *string `json:"tier"`
+}
+
+// readTokenRequest decodes and checks a /dev/token body with the API's body
+// rules (httpapi.DecodeBody). Its errors are client-facing messages.
 func readTokenRequest(w http.ResponseWriter, r *http.Request) (map[string]string, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenRequest))
-	if err != nil {
-		return nil, errors.New("The request body must be JSON of at most 8 KiB.")
-	}
-	var obj map[string]json.RawMessage
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, errors.New(`The body must be a JSON object such as {"sub":"alice","firmId":"acme","role":"admin","tier":"premier"}.`)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("The body must hold one JSON object and nothing after it.")
-	}
-	out := make(map[string]string, len(obj))
-	for k, v := range obj {
-		switch k {
-		case "sub", "firmId", "role", "tier":
-		default:
-			return nil, errors.New("Unknown field " + quoteField(k) + ": allowed are sub, firmId, role and tier.")
+	var body tokenRequest
+	if err := httpapi.DecodeBody(w, r, &body); err != nil {
+		var e *keyservice.Error
+		if errors.As(err, &e) {
+			return nil, errors.New(e.Message)
 		}
-		var s string
-		if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
-			return nil, errors.New("Field " + k + " must be a string.")
-		}
-		if utf8.RuneCountInString(s) > maxClaimLen {
+		return nil, err
+	}
+	out := map[string]string{"sub": body.Sub, "firmId": body.FirmID}
+	if body.Role != nil {
+		out["role"] = *body.Role
+	}
+	if body.Tier != nil {
+		out["tier"] = *body.Tier
+	}
+	for _, k := range []string{"sub", "firmId", "role", "tier"} {
+		if utf8.RuneCountInString(out[k]) > maxClaimLen {
 			return nil, errors.New("Field " + k + " is too long.")
 		}
-		out[k] = s
 	}
 	for _, k := range []string{"sub", "firmId"} {
 		if strings.TrimSpace(out[k]) == "" {
@@ -218,13 +215,4 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (map[string]string
 		}
 	}
 	return out, nil
-}
-
-// quoteField echoes a client-chosen field name, short and quoted.
-func quoteField(k string) string {
-	if utf8.RuneCountInString(k) > 32 {
-		k = string([]rune(k)[:32]) + "…"
-	}
-	b, _ := json.Marshal(k)
-	return string(b)
 }

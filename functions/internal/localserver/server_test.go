@@ -357,6 +357,8 @@ func TestDevToken(t *testing.T) {
 		{"null tier", `{"sub":"alice","firmId":"acme","tier":null}`, 400},
 		{"array role", `{"sub":"alice","firmId":"acme","role":["admin"]}`, 400},
 		{"unknown field", `{"sub":"alice","firmId":"acme","exp":99999999999}`, 400},
+		{"duplicate role", `{"sub":"alice","firmId":"acme","role":"member","role":"admin"}`, 400},
+		{"duplicate firm", `{"sub":"alice","firmId":"acme","firmId":"globex"}`, 400},
 		{"not JSON", `sub=alice`, 400},
 		{"array body", `["alice"]`, 400},
 		{"two objects", `{"sub":"a","firmId":"b"}{}`, 400},
