@@ -1,24 +1,25 @@
 package apikey
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 )
 
 // Pepper is one version of the server-side secret mixed into every key hash.
-// The HMAC pads are computed once, so hashing a key does not allocate.
 type Pepper struct {
 	Version string
-	ipad    [sha256.BlockSize]byte
-	opad    [sha256.BlockSize]byte
+	secret  []byte
 }
 
 // MinPepperLen is the shortest pepper accepted (128 bits).
 const MinPepperLen = 16
 
-// NewPepper prepares a pepper for hashing.
+// NewPepper prepares a pepper for hashing. It keeps its own copy of secret.
 func NewPepper(version string, secret []byte) (Pepper, error) {
 	if version == "" {
 		return Pepper{}, errors.New("apikey: pepper version is empty")
@@ -26,38 +27,16 @@ func NewPepper(version string, secret []byte) (Pepper, error) {
 	if len(secret) < MinPepperLen {
 		return Pepper{}, fmt.Errorf("apikey: pepper %q is shorter than %d bytes", version, MinPepperLen)
 	}
-	p := Pepper{Version: version}
-	k := secret
-	if len(k) > sha256.BlockSize {
-		s := sha256.Sum256(k)
-		k = s[:]
-	}
-	copy(p.ipad[:], k)
-	copy(p.opad[:], k)
-	for i := range p.ipad {
-		p.ipad[i] ^= 0x36
-		p.opad[i] ^= 0x5c
-	}
-	return p, nil
+	return Pepper{Version: version, secret: bytes.Clone(secret)}, nil
 }
 
-// Hash returns HMAC-SHA-256(pepper, key) without allocating. It is standard
-// HMAC (RFC 2104), checked against crypto/hmac in the tests.
+// Hash returns HMAC-SHA-256(pepper, key) (RFC 2104, crypto/hmac).
 func (p *Pepper) Hash(key string) Digest {
-	var inner [sha256.BlockSize + Len]byte
-	var buf []byte
-	if len(key) <= Len {
-		copy(inner[:], p.ipad[:])
-		n := copy(inner[sha256.BlockSize:], key)
-		buf = inner[:sha256.BlockSize+n]
-	} else {
-		buf = append(append(make([]byte, 0, sha256.BlockSize+len(key)), p.ipad[:]...), key...)
-	}
-	ih := sha256.Sum256(buf)
-	var outer [sha256.BlockSize + sha256.Size]byte
-	copy(outer[:], p.opad[:])
-	copy(outer[sha256.BlockSize:], ih[:])
-	return Digest(sha256.Sum256(outer[:]))
+	m := hmac.New(sha256.New, p.secret)
+	_, _ = io.WriteString(m, key) // a hash.Hash never fails to write
+	var d Digest
+	m.Sum(d[:0])
+	return d
 }
 
 // PepperSet holds every pepper version still in use. The current one hashes

@@ -2,14 +2,14 @@
 // reads the API key from the Authorization header, asks the key service,
 // and answers in the format of the event it got: a simple response for HTTP
 // API payload 2.0, an IAM policy for REST API TOKEN and REQUEST events (and
-// HTTP API payload 1.0, which has the REST shape). Anything it cannot parse
-// or decide denies; a deny is an answer, not a function error (except the
-// REST "Unauthorized" convention, see AuthorizeToken).
+// HTTP API payload 1.0, which has the REST shape).
+//
+// A malformed event or a bad key is a deny, which is an answer (except the
+// REST "Unauthorized" convention, see Invoke).
 package authorizer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,16 +17,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/go-json-experiment/json"
 
-	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
 
-// Authorizer decides on a presented key; *keyservice.Service is one. Any
-// error means deny.
+// Authorizer decides on a presented key; *keyservice.Service is one. A
+// deny matches keyservice.ErrDenied; any other error means it could not
+// decide.
 type Authorizer interface {
 	Authorize(ctx context.Context, key string) (keyservice.Principal, error)
 }
@@ -38,7 +38,8 @@ var _ Authorizer = (*keyservice.Service)(nil)
 var ErrUnauthorized = errors.New("Unauthorized")
 
 // DefaultTimeout bounds one Authorize call, well under API Gateway's
-// authorizer timeout, so a slow store denies instead of timing out.
+// authorizer timeout, so a slow store ends the invocation instead of
+// timing it out.
 const DefaultTimeout = 2 * time.Second
 
 // maxHeaderLen bounds the Authorization value we look at; a key is 53
@@ -86,10 +87,39 @@ const (
 	kindUnknown = "unknown"
 )
 
-// Invoke detects the event kind and answers it. It never returns an error
-// except ErrUnauthorized for a REST event without a usable Authorization
-// header. An event it cannot recognise gets a deny that both API types read
-// as a deny.
+// event is the part of every authorizer event the decision reads: HTTP API
+// payload 2.0 (version, type REQUEST, routeArn, headers), REST TOKEN (type,
+// authorizationToken, methodArn) and REST REQUEST / HTTP API payload 1.0
+// (type, methodArn, headers, multiValueHeaders). Shapes:
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html
+// and .../apigateway-lambda-authorizer-input.html. Members it does not read
+// are ignored, whatever their type.
+type event struct {
+	Version            string              `json:"version"`
+	Type               string              `json:"type"`
+	RouteArn           string              `json:"routeArn"`
+	MethodArn          string              `json:"methodArn"`
+	AuthorizationToken string              `json:"authorizationToken"`
+	Headers            map[string]string   `json:"headers"`
+	MultiValueHeaders  map[string][]string `json:"multiValueHeaders"`
+	RequestContext     struct {
+		RequestID string `json:"requestId"`
+	} `json:"requestContext"`
+}
+
+// decodeEvent decodes an event with JSON v2, which refuses what API
+// Gateway never sends: duplicate member names, invalid UTF-8, a member of
+// the wrong type. Names match exactly, as API Gateway spells them.
+func decodeEvent(payload []byte) (event, error) {
+	var ev event
+	err := json.Unmarshal(payload, &ev)
+	return ev, err
+}
+
+// Invoke detects the event kind and answers it. A deny is an answer; the
+// only error is ErrUnauthorized, for a REST event without a usable
+// Authorization value. An event it cannot read gets a deny that both API
+// types read as a deny.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -97,51 +127,22 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err e
 			out, err = universalDeny, nil
 		}
 	}()
-	// The hot path: an HTTP API payload 2.0 event, scanned in one pass for
-	// the few members the decision reads (scan.go, fastpath.go). Anything
-	// unusual takes the encoding/json path below.
-	if fast, ok := scanHTTPEvent(payload); ok && fast.Version == "2.0" {
-		return h.invokeHTTP(ctx, &fast), nil
-	}
-	var probe struct {
-		Version   string `json:"version"`
-		Type      string `json:"type"`
-		MethodArn string `json:"methodArn"`
-	}
-	if json.Unmarshal(payload, &probe) != nil {
+	ev, err := decodeEvent(payload)
+	if err != nil {
 		h.logDecision(ctx, kindUnknown, decision{reason: "unparseable_event"})
 		return universalDeny, nil
 	}
 	switch {
-	case probe.Version == "2.0":
-		var ev events.APIGatewayV2CustomAuthorizerV2Request
-		if json.Unmarshal(payload, &ev) != nil {
-			h.logDecision(ctx, kindHTTP, decision{reason: "unparseable_event"})
-			return json.Marshal(events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false})
+	case ev.Version == "2.0":
+		return h.answerHTTP(ctx, &ev)
+	case ev.Type == "TOKEN":
+		var values []string
+		if ev.AuthorizationToken != "" {
+			values = []string{ev.AuthorizationToken}
 		}
-		return json.Marshal(h.AuthorizeHTTP(ctx, ev))
-	case probe.Type == "TOKEN":
-		var ev events.APIGatewayCustomAuthorizerRequest
-		if json.Unmarshal(payload, &ev) != nil {
-			h.logDecision(ctx, kindToken, decision{reason: "unparseable_event"})
-			return json.Marshal(denyPolicy(""))
-		}
-		resp, err := h.AuthorizeToken(ctx, ev)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(resp)
-	case probe.Type == "REQUEST" && probe.MethodArn != "":
-		var ev events.APIGatewayCustomAuthorizerRequestTypeRequest
-		if json.Unmarshal(payload, &ev) != nil {
-			h.logDecision(ctx, kindRequest, decision{reason: "unparseable_event"})
-			return json.Marshal(denyPolicy(""))
-		}
-		resp, err := h.AuthorizeRequest(ctx, ev)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(resp)
+		return h.answerREST(ctx, kindToken, ev.MethodArn, "", values)
+	case ev.Type == "REQUEST" && ev.MethodArn != "":
+		return h.answerREST(ctx, kindRequest, ev.MethodArn, ev.RequestContext.RequestID, headerValues(ev.Headers, ev.MultiValueHeaders))
 	}
 	h.logDecision(ctx, kindUnknown, decision{reason: "unknown_event"})
 	return universalDeny, nil
@@ -152,40 +153,71 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err e
 // everything).
 var universalDeny = []byte(`{"isAuthorized":false,"principalId":"anonymous","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":["execute-api:Invoke"],"Effect":"Deny","Resource":["*"]}]}}`)
 
-// AuthorizeHTTP answers an HTTP API payload 2.0 event with a simple
-// response. Allowed: context firmId, keyId, keyLabel (strings). Denied:
-// isAuthorized false and no context; API Gateway answers 403.
-func (h *Handler) AuthorizeHTTP(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) events.APIGatewayV2CustomAuthorizerSimpleResponse {
-	d := h.decideHTTP(ctx, ev.Type, headerValues(ev.Headers, nil), ev.RequestContext.RequestID)
+// simpleResponse is the HTTP API payload 2.0 simple response:
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html#http-api-lambda-authorizer.payload-format-response
+type simpleResponse struct {
+	IsAuthorized bool          `json:"isAuthorized"`
+	Context      *principalCtx `json:"context,omitempty"`
+}
+
+// principalCtx is the context an allow passes to the integration; its
+// member names are package identity's Context* constants (a test holds
+// them together).
+type principalCtx struct {
+	FirmID   string `json:"firmId"`
+	KeyID    string `json:"keyId"`
+	KeyLabel string `json:"keyLabel"`
+}
+
+func principalContext(p keyservice.Principal) *principalCtx {
+	return &principalCtx{FirmID: p.FirmID, KeyID: p.KeyID, KeyLabel: p.Label}
+}
+
+// policyResponse is the IAM policy answer of REST API (and HTTP API without
+// simple responses):
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html
+type policyResponse struct {
+	PrincipalID    string         `json:"principalId"`
+	PolicyDocument policyDocument `json:"policyDocument"`
+	Context        *principalCtx  `json:"context,omitempty"`
+}
+
+type policyDocument struct {
+	Version   string      `json:"Version"`
+	Statement []statement `json:"Statement"`
+}
+
+type statement struct {
+	Action   []string `json:"Action"`
+	Effect   string   `json:"Effect"`
+	Resource []string `json:"Resource"`
+}
+
+// answerHTTP answers an HTTP API payload 2.0 event with a simple response.
+// Allowed: context firmId, keyId, keyLabel. Denied: isAuthorized false and
+// no context; API Gateway answers 403.
+func (h *Handler) answerHTTP(ctx context.Context, ev *event) ([]byte, error) {
+	var d decision
+	if ev.Type != "REQUEST" {
+		d = decision{reason: "unexpected_event_type"}
+	} else {
+		d = h.decide(ctx, headerValues(ev.Headers, nil))
+	}
+	d.requestID = ev.RequestContext.RequestID
+	h.logDecision(ctx, kindHTTP, d)
 	if !d.allow {
-		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}
+		return json.Marshal(simpleResponse{})
 	}
-	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: principalContext(d.principal)}
+	return json.Marshal(simpleResponse{IsAuthorized: true, Context: principalContext(d.principal)})
 }
 
-// AuthorizeToken answers a REST API TOKEN event. A missing or unparseable
-// Authorization value (no Bearer scheme, several values) returns
-// ErrUnauthorized, so API Gateway answers 401 as it does when the header is
-// absent. A well-formed Bearer value that is not a valid key (malformed,
-// unknown, revoked, expired) and any internal failure return an explicit
-// Deny policy: API Gateway answers 403.
-func (h *Handler) AuthorizeToken(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
-	var values []string
-	if ev.AuthorizationToken != "" {
-		values = []string{ev.AuthorizationToken}
-	}
-	return h.restAnswer(ctx, kindToken, ev.MethodArn, "", values)
-}
-
-// AuthorizeRequest answers a REST API REQUEST event (and an HTTP API payload
-// 1.0 event, which has the same shape), like AuthorizeToken, reading the
-// Authorization header by a case-insensitive name from headers and
-// multiValueHeaders.
-func (h *Handler) AuthorizeRequest(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
-	return h.restAnswer(ctx, kindRequest, ev.MethodArn, ev.RequestContext.RequestID, headerValues(ev.Headers, ev.MultiValueHeaders))
-}
-
-func (h *Handler) restAnswer(ctx context.Context, kind, methodArn, requestID string, values []string) (events.APIGatewayCustomAuthorizerResponse, error) {
+// answerREST answers a REST TOKEN or REQUEST event with a policy on every
+// resource of the stage. A missing or unusable Authorization value (no
+// Bearer scheme, several values) returns ErrUnauthorized, so API Gateway
+// answers 401 as it does when the header is absent. A well-formed Bearer
+// value that is not a valid key gets an explicit Deny: API Gateway answers
+// 403.
+func (h *Handler) answerREST(ctx context.Context, kind, methodArn, requestID string, values []string) ([]byte, error) {
 	resource, arnOK := stageResource(methodArn)
 	d := h.decide(ctx, values)
 	if d.allow && !arnOK {
@@ -193,46 +225,32 @@ func (h *Handler) restAnswer(ctx context.Context, kind, methodArn, requestID str
 	}
 	d.requestID = requestID
 	h.logDecision(ctx, kind, d)
-	if d.allow {
+	switch {
+	case d.allow:
 		resp := policy(d.principal.KeyID, "Allow", resource)
 		resp.Context = principalContext(d.principal)
-		return resp, nil
+		return json.Marshal(resp)
+	case d.badHeader:
+		return nil, ErrUnauthorized
 	}
-	if d.badHeader {
-		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
+	if resource == "" {
+		resource = "*" // a deny can never be too broad
 	}
-	return denyPolicy(resource), nil
+	return json.Marshal(policy("anonymous", "Deny", resource))
 }
 
-func principalContext(p keyservice.Principal) map[string]any {
-	return map[string]any{
-		identity.ContextFirmID:   p.FirmID,
-		identity.ContextKeyID:    p.KeyID,
-		identity.ContextKeyLabel: p.Label,
-	}
-}
-
-func policy(principalID, effect, resource string) events.APIGatewayCustomAuthorizerResponse {
-	return events.APIGatewayCustomAuthorizerResponse{
+func policy(principalID, effect, resource string) policyResponse {
+	return policyResponse{
 		PrincipalID: principalID,
-		PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{
+		PolicyDocument: policyDocument{
 			Version: "2012-10-17",
-			Statement: []events.IAMPolicyStatement{{
+			Statement: []statement{{
 				Action:   []string{"execute-api:Invoke"},
 				Effect:   effect,
 				Resource: []string{resource},
 			}},
 		},
 	}
-}
-
-// denyPolicy denies the whole stage, or everything when the method ARN
-// could not be read: a deny can never be too broad.
-func denyPolicy(resource string) events.APIGatewayCustomAuthorizerResponse {
-	if resource == "" {
-		resource = "*"
-	}
-	return policy("anonymous", "Deny", resource)
 }
 
 // stageResource turns a method or route ARN,
@@ -276,8 +294,8 @@ func arnSegment(s string) bool {
 }
 
 // headerValues returns every Authorization value of an event, matching the
-// name case-insensitively (Go maps are case-sensitive; HTTP API sends
-// lower-case names, REST API the client's spelling).
+// name case-insensitively (HTTP API sends lower-case names, REST API the
+// client's spelling).
 func headerValues(single map[string]string, multi map[string][]string) []string {
 	var out []string
 	for k, vs := range multi {
@@ -307,6 +325,17 @@ type decision struct {
 	requestID string
 }
 
+// denyReasons names each deny of the service in the log.
+var denyReasons = []struct {
+	err    error
+	reason string
+}{
+	{keyservice.ErrKeyMalformed, "key_malformed"},
+	{keyservice.ErrKeyUnknown, "key_unknown"},
+	{keyservice.ErrKeyRevoked, "key_revoked"},
+	{keyservice.ErrKeyExpired, "key_expired"},
+}
+
 // decide checks the header values and asks the Authorizer. It never panics
 // and allows only on a principal with a firm and a key id.
 func (h *Handler) decide(ctx context.Context, values []string) decision {
@@ -327,7 +356,12 @@ func (h *Handler) decide(ctx context.Context, values []string) decision {
 	case err == nil:
 		return decision{reason: "incomplete_principal"}
 	case errors.Is(err, keyservice.ErrDenied):
-		return decision{reason: deniedReason(err)}
+		for _, r := range denyReasons {
+			if errors.Is(err, r.err) {
+				return decision{reason: r.reason}
+			}
+		}
+		return decision{reason: "key_denied"}
 	case errors.Is(err, errPanic):
 		return decision{reason: "panic", err: redact(err, token)}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -381,18 +415,6 @@ func bearerToken(v string) (string, string) {
 	return token, ""
 }
 
-// deniedReason turns "keyservice: key denied: revoked" into "key_revoked".
-func deniedReason(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		switch r := msg[i+2:]; r {
-		case "malformed", "unknown", "revoked", "expired":
-			return "key_" + r
-		}
-	}
-	return "key_denied"
-}
-
 // redact makes sure an error to be logged cannot carry the presented key,
 // whatever an Authorizer implementation put in it.
 func redact(err error, token string) error {
@@ -418,10 +440,7 @@ func (h *Handler) logPanic(ctx context.Context, kind string, v any) {
 // logDecision writes the one line per decision: never the key or the
 // header value.
 func (h *Handler) logDecision(ctx context.Context, kind string, d decision) {
-	// slog.Attr values on a stack array: one line per invoke without
-	// boxing every field (this runs on every authorization).
-	var buf [8]slog.Attr
-	attrs := append(buf[:0], slog.String("event", kind), slog.String("decision", "deny"), slog.String("reason", d.reason))
+	attrs := []slog.Attr{slog.String("event", kind), slog.String("decision", "deny"), slog.String("reason", d.reason)}
 	if d.allow {
 		attrs[1] = slog.String("decision", "allow")
 	}
@@ -434,10 +453,10 @@ func (h *Handler) logDecision(ctx context.Context, kind string, d decision) {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		attrs = append(attrs, slog.String("awsRequestId", lc.AwsRequestID))
 	}
+	level := slog.LevelInfo
 	if d.err != nil {
 		attrs = append(attrs, slog.String("error", d.err.Error()))
-		h.log.LogAttrs(ctx, slog.LevelError, "authorizer decision", attrs...)
-		return
+		level = slog.LevelError
 	}
-	h.log.LogAttrs(ctx, slog.LevelInfo, "authorizer decision", attrs...)
+	h.log.LogAttrs(ctx, level, "authorizer decision", attrs...)
 }

@@ -18,7 +18,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -462,21 +461,18 @@ func (s *Store) FindCredential(ctx context.Context, digest apikey.Digest) (keyse
 	if err := ctx.Err(); err != nil {
 		return keyservice.Credential{}, err
 	}
-	// The authorizer's hot path: the hex key on the stack, the record
-	// decoded without reflection (credcodec.go).
-	var id [2 * len(digest)]byte
-	hex.Encode(id[:], digest[:])
-	var c keyservice.Credential
+	var rec credRecord
 	err := s.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucketCreds).Get(id[:])
-		if raw == nil {
-			return keyservice.ErrNotFound
+		ok, err := getJSON(tx.Bucket(bucketCreds), []byte(digest.String()), &rec)
+		if err == nil && !ok {
+			err = keyservice.ErrNotFound
 		}
-		var err error
-		c, err = decodeCred(raw)
 		return err
 	})
-	return c, err
+	if err != nil {
+		return keyservice.Credential{}, err
+	}
+	return rec.credential()
 }
 
 // TouchLastUsed implements keyservice.Store.

@@ -68,7 +68,16 @@ var (
 	ErrConflict = errors.New("keyservice: conflicting write")
 )
 
-// ErrDenied is returned by Authorize for a key that must not be let in:
-// malformed, unknown, revoked or expired. Every other Authorize error must be
-// treated as a deny too.
+// ErrDenied is what every deny of Authorize matches with errors.Is: the key
+// must not be let in. Any other Authorize error means the service could not
+// decide (the store or the pepper failed).
 var ErrDenied = errors.New("keyservice: key denied")
+
+// Why Authorize denied; each wraps ErrDenied. Callers match them with
+// errors.Is, never by their text.
+var (
+	ErrKeyMalformed = fmt.Errorf("%w: malformed", ErrDenied) // format or checksum wrong: no store read
+	ErrKeyUnknown   = fmt.Errorf("%w: unknown", ErrDenied)   // no credential under any pepper version
+	ErrKeyRevoked   = fmt.Errorf("%w: revoked", ErrDenied)
+	ErrKeyExpired   = fmt.Errorf("%w: expired", ErrDenied)
+)

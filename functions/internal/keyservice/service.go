@@ -304,12 +304,13 @@ func (s *Service) logAudit(ctx context.Context, a AuditRecord) {
 		"label", a.Label, "actor", a.Actor, "sourceIp", a.SourceIP, "at", a.At)
 }
 
-// Authorize decides on a presented key. It returns an error wrapping
-// ErrDenied for a malformed, unknown, revoked or expired key, and other
-// errors for failures; callers deny on any error.
+// Authorize decides on a presented key. A deny is one of ErrKeyMalformed,
+// ErrKeyUnknown, ErrKeyRevoked or ErrKeyExpired (all match ErrDenied); any
+// other error means it could not decide (store or pepper failure), and the
+// caller must not allow.
 func (s *Service) Authorize(ctx context.Context, presented string) (Principal, error) {
 	if err := apikey.Validate(presented); err != nil {
-		return Principal{}, fmt.Errorf("%w: malformed", ErrDenied)
+		return Principal{}, ErrKeyMalformed
 	}
 	set, err := s.peppers.Peppers(ctx)
 	if err != nil {
@@ -330,10 +331,10 @@ func (s *Service) Authorize(ctx context.Context, presented string) (Principal, e
 		}
 		now := s.now()
 		if !cred.RevokedAt.IsZero() {
-			return Principal{}, fmt.Errorf("%w: revoked", ErrDenied)
+			return Principal{}, ErrKeyRevoked
 		}
 		if !cred.ExpiresAt.IsZero() && !now.Before(cred.ExpiresAt) {
-			return Principal{}, fmt.Errorf("%w: expired", ErrDenied)
+			return Principal{}, ErrKeyExpired
 		}
 		staleBefore := now.Add(-s.cfg.LastUsedInterval)
 		if cred.LastUsedAt.IsZero() || !cred.LastUsedAt.After(staleBefore) {
@@ -343,7 +344,7 @@ func (s *Service) Authorize(ctx context.Context, presented string) (Principal, e
 		}
 		return Principal{FirmID: cred.FirmID, KeyID: cred.KeyID, Label: cred.Label}, nil
 	}
-	return Principal{}, fmt.Errorf("%w: unknown", ErrDenied)
+	return Principal{}, ErrKeyUnknown
 }
 
 // touch writes the key's last-used time unless another request of this
