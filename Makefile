@@ -20,8 +20,12 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: run
+# Built, then exec'd rather than `go run`: on Ctrl-C the server finishes its
+# requests and exits 0, where go run exits 1 and make reports "Error 1".
 run: ## start the whole product locally (embedded store, console at http://127.0.0.1:8080)
-	$(GO) run ./functions/local
+	@echo "Building the local server (the first build may take a minute) ..."
+	@$(GO) build -o $(BUILD_DIR)/local ./functions/local
+	@exec $(BUILD_DIR)/local
 
 .PHONY: test
 # The emulator tests (functions/internal/rie) run verbosely, so the output
@@ -31,9 +35,10 @@ test: deps fmt-check vet template-check build-host ## run every test (installs D
 	  $(GO) test -race -count=1 -v ./functions/internal/rie/'
 
 .PHONY: deps
-deps: ## install the test dependencies: DynamoDB Local into .cache/, Chromium from Debian packages
+deps: ## install the test dependencies: DynamoDB Local and axe-core into .cache/, Chromium from Debian packages
 	infra/scripts/install-dynamodb-local.sh
 	infra/scripts/install-browser.sh
+	infra/scripts/install-axe.sh
 
 .PHONY: fmt-check
 fmt-check: ## fail if any Go file is not gofmt-formatted

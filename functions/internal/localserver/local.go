@@ -25,7 +25,7 @@ var openAPIDoc []byte
 // as functions/internal/localserver/openapi.json in the repository).
 func OpenAPI() []byte { return append([]byte(nil), openAPIDoc...) }
 
-//go:embed console/index.html console/app.js console/style.css
+//go:embed console/index.html console/app.js console/style.css console/favicon.svg
 var consoleFS embed.FS
 
 const internalMessage = "An internal error occurred. Please try again."
@@ -99,7 +99,7 @@ type staticFile struct {
 	contentType string
 }
 
-// consoleHandler serves the console's three files and the OpenAPI document;
+// consoleHandler serves the console's files and the OpenAPI document;
 // anything else is a 404 envelope (no directory listings, no guessing).
 func consoleHandler() (http.Handler, error) {
 	files := map[string]staticFile{"/openapi.json": {openAPIDoc, "application/json"}}
@@ -107,6 +107,9 @@ func consoleHandler() (http.Handler, error) {
 		"/":          "console/index.html",
 		"/app.js":    "console/app.js",
 		"/style.css": "console/style.css",
+		// Browsers ask for /favicon.ico when a page names no icon; the
+		// console names this one.
+		"/favicon.svg": "console/favicon.svg",
 	} {
 		b, err := consoleFS.ReadFile(name)
 		if err != nil {
@@ -118,6 +121,8 @@ func consoleHandler() (http.Handler, error) {
 			ct = "text/javascript; charset=utf-8"
 		case strings.HasSuffix(name, ".css"):
 			ct = "text/css; charset=utf-8"
+		case strings.HasSuffix(name, ".svg"):
+			ct = "image/svg+xml"
 		}
 		files[path] = staticFile{b, ct}
 	}

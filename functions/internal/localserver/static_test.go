@@ -65,6 +65,7 @@ func TestConsoleIsServedSafely(t *testing.T) {
 		{"/", "text/html; charset=utf-8"},
 		{"/app.js", "text/javascript; charset=utf-8"},
 		{"/style.css", "text/css; charset=utf-8"},
+		{"/favicon.svg", "image/svg+xml"},
 	} {
 		r := do(t, http.MethodGet, s.URL+tc.path, "", nil)
 		if r.Status != http.StatusOK || r.Header.Get("Content-Type") != tc.ctype {
@@ -110,16 +111,28 @@ func TestConsoleIsServedSafely(t *testing.T) {
 }
 
 // TestConsoleNeverStoresTheKey reads app.js: no web storage, no cookie, no
-// URL change, no logging of anything.
+// URL change, no logging of anything, and the browser's history touched in
+// one place only (historyEntry, which stores a screen name and a key id;
+// the browser test checks every entry it makes at run time).
 func TestConsoleNeverStoresTheKey(t *testing.T) {
 	js, err := os.ReadFile("console/app.js")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{"localStorage", "sessionStorage", "document.cookie", "indexedDB", "history.pushState",
-		"history.replaceState", "location.hash", "location.search", "console.log", "innerHTML", "outerHTML", "eval("} {
+	for _, bad := range []string{"localStorage", "sessionStorage", "document.cookie", "indexedDB",
+		"location.hash", "location.search", "location.href", "location.assign", "console.log", "innerHTML", "outerHTML", "eval("} {
 		if bytes.Contains(js, []byte(bad)) {
 			t.Errorf("app.js uses %s", bad)
 		}
+	}
+	for _, call := range []string{"history.pushState(", "history.replaceState("} {
+		if n := bytes.Count(js, []byte(call)); n != 1 {
+			t.Errorf("app.js calls %s %d times, want once (in historyEntry)", call, n)
+		}
+	}
+	entry := regexp.MustCompile(`(?s)function historyEntry\(screen, keyId, replace\) \{\n(.*?)\n  \}\n`).FindSubmatch(js)
+	if entry == nil || !bytes.Contains(entry[1], []byte("history.pushState(entry, '')")) ||
+		!bytes.Contains(entry[1], []byte("history.replaceState(entry, '')")) {
+		t.Error("app.js: history.pushState and history.replaceState must be called in historyEntry only, with no URL")
 	}
 }
