@@ -628,7 +628,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	b.state("phone-list")
-	phoneKey := b.generateInBrowser("Phone Integration")
+	// An expiry within a week shows as "Expires in N days" on the list.
+	phoneKey := b.generateInBrowser("Phone Integration", setDateInDays("new-expires", 3))
 	b.phoneChecks("reveal")
 	if !b.eval(`(() => { const k = document.getElementById('key-value'), c = document.getElementById('copy-key'),
 			card = document.querySelector('#view-reveal .card').getBoundingClientRect(), kr = k.getBoundingClientRect(), cr = c.getBoundingClientRect();
@@ -641,6 +642,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.state("phone-reveal")
 	b.confirmAndDone()
+	if got := b.text(`#keys-body tr:first-child td.c-status`); !regexp.MustCompile(`Expires in [34] days`).MatchString(got) {
+		t.Errorf("a key expiring in 3 days shows %q, want Expires in N days", got)
+	}
 	b.do("desktop", chromedp.EmulateViewport(1280, 860), chromedp.Sleep(200*time.Millisecond))
 
 	// A firm with more keys than one page: Load more fetches the rest and
@@ -703,6 +707,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	b.state("member")
+}
+
+// setDateInDays sets a date input to the browser's local date n days from
+// now and tells the page it changed.
+func setDateInDays(id string, n int) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const d = new Date(Date.now() + %d * 86400000);
+		const p = (x) => String(x).padStart(2, '0'); const e = document.getElementById(%s);
+		e.value = d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate());
+		e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); })()`, n, jsQuote(id)))
 }
 
 // rowsUnique asserts that no key is listed twice (overlapping reloads).

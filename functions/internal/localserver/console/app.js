@@ -617,7 +617,8 @@
     if (err.code === 'invalid_label') return 'label';
     if (err.code !== 'invalid_request') return null;
     const m = err.message || '';
-    if (/label/i.test(m)) return 'label';
+    if (/unknown field|JSON/i.test(m)) return null;
+    if (/^label|\blabel\b/i.test(m)) return 'label';
     if (/scope/i.test(m)) return 'scopes';
     if (/allowedIps|address|CIDR|\bIP/i.test(m)) return 'ips';
     if (/expir/i.test(m)) return 'expires';
