@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ func (s *stubStore) FindCredential(_ context.Context, d apikey.Digest) (keyservi
 	return c, nil
 }
 
-func (s *stubStore) TouchLastUsed(context.Context, apikey.Digest, string, string, time.Time, time.Time) (bool, error) {
+func (s *stubStore) TouchLastUsed(context.Context, apikey.Digest, string, string, time.Time, netip.Addr, time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.touched++
@@ -106,7 +107,7 @@ func newWorld(t testing.TB) *world {
 	}
 	w.active, w.revoked, w.expired, w.unknown = gen(), gen(), gen(), gen()
 	p := set.Current()
-	w.store.creds[p.Hash(w.active)] = keyservice.Credential{FirmID: firmID, KeyID: keyID, Label: label}
+	w.store.creds[p.Hash(w.active)] = keyservice.Credential{FirmID: firmID, KeyID: keyID, Label: label, Scopes: keyservice.AllScopes}
 	w.store.creds[p.Hash(w.revoked)] = keyservice.Credential{FirmID: firmID, KeyID: "01KQ0000000000000000000001", RevokedAt: now.Add(-time.Hour)}
 	w.store.creds[p.Hash(w.expired)] = keyservice.Credential{FirmID: firmID, KeyID: "01KQ0000000000000000000002", ExpiresAt: now.Add(-time.Second)}
 	w.svc = keyservice.New(w.store, peppers{set: set}, keyservice.Config{Now: func() time.Time { return now }, Logger: w.log})

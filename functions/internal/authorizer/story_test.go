@@ -84,7 +84,7 @@ func TestStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = call("GET", "/v1/whoami", "", &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: lambdaCtx})
-	want := `{"firmId":"acme","keyId":"` + created.ID + `","label":"Accounting Export"}` + "\n"
+	want := `{"firmId":"acme","keyId":"` + created.ID + `","label":"Accounting Export","scopes":["read","write"]}` + "\n"
 	if rec.Code != 200 || rec.Body.String() != want {
 		t.Fatalf("whoami: %d %s, want %s", rec.Code, rec.Body.String(), want)
 	}

@@ -19,7 +19,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -120,37 +122,95 @@ func parseTime(s string) (time.Time, error) {
 }
 
 type keyRecord struct {
-	ID            string `json:"id"`
-	FirmID        string `json:"firmId"`
-	Label         string `json:"label"`
-	Hint          string `json:"hint"`
-	CreatedAt     string `json:"createdAt"`
-	CreatedBy     string `json:"createdBy"`
-	ExpiresAt     string `json:"expiresAt,omitempty"`
-	RevokedAt     string `json:"revokedAt,omitempty"`
-	RevokedBy     string `json:"revokedBy,omitempty"`
-	LastUsedAt    string `json:"lastUsedAt,omitempty"`
-	Digest        string `json:"digest"`
-	PepperVersion string `json:"pepperVersion"`
+	ID         string `json:"id"`
+	FirmID     string `json:"firmId"`
+	Label      string `json:"label"`
+	Hint       string `json:"hint"`
+	CreatedAt  string `json:"createdAt"`
+	CreatedBy  string `json:"createdBy"`
+	ExpiresAt  string `json:"expiresAt,omitempty"`
+	RevokedAt  string `json:"revokedAt,omitempty"`
+	RevokedBy  string `json:"revokedBy,omitempty"`
+	LastUsedAt string `json:"lastUsedAt,omitempty"`
+	LastUsedIP string `json:"lastUsedIp,omitempty"`
+	// Scopes is never empty once written; a record written before keys
+	// had scopes has none and reads as both.
+	Scopes        []string `json:"scopes,omitempty"`
+	AllowedIPs    []string `json:"allowedIps,omitempty"`
+	Replaces      string   `json:"replaces,omitempty"`
+	ReplacedBy    string   `json:"replacedBy,omitempty"`
+	Digest        string   `json:"digest"`
+	PepperVersion string   `json:"pepperVersion"`
 	// Released: the key expired and no longer holds a slot in the count.
 	Released bool `json:"released,omitempty"`
 }
 
 func toKeyRecord(k keyservice.Key) keyRecord {
-	return keyRecord{
+	r := keyRecord{
 		ID: k.ID, FirmID: k.FirmID, Label: k.Label, Hint: k.Hint,
 		CreatedAt: formatTime(k.CreatedAt), CreatedBy: k.CreatedBy,
 		ExpiresAt: formatTime(k.ExpiresAt), RevokedAt: formatTime(k.RevokedAt), RevokedBy: k.RevokedBy,
-		LastUsedAt: formatTime(k.LastUsedAt), Digest: k.Digest.String(), PepperVersion: k.PepperVersion,
+		LastUsedAt: formatTime(k.LastUsedAt), Scopes: k.Scopes.Names(),
+		AllowedIPs: formatAllowed(k.AllowedIPs), Replaces: k.Replaces, ReplacedBy: k.ReplacedBy,
+		Digest: k.Digest.String(), PepperVersion: k.PepperVersion,
 	}
+	if k.LastUsedIP.IsValid() {
+		r.LastUsedIP = k.LastUsedIP.String()
+	}
+	return r
+}
+
+func formatAllowed(ps []netip.Prefix) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	return keyservice.FormatAllowedIPs(ps)
+}
+
+// parseScopes reads stored scope names; none (an older record) is both.
+func parseScopes(names []string) (keyservice.Scopes, error) {
+	if names == nil {
+		return keyservice.AllScopes, nil
+	}
+	s, err := keyservice.ParseScopes(names)
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: bad stored scopes: %w", err)
+	}
+	return s, nil
+}
+
+func parseAllowed(vs []string) ([]netip.Prefix, error) {
+	if len(vs) == 0 {
+		return nil, nil
+	}
+	out := make([]netip.Prefix, len(vs))
+	for i, v := range vs {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("boltstore: bad stored allowed address: %w", err)
+		}
+		out[i] = p
+	}
+	return out, nil
 }
 
 func (r keyRecord) key() (keyservice.Key, error) {
 	k := keyservice.Key{ID: r.ID, FirmID: r.FirmID, Label: r.Label, Hint: r.Hint, CreatedBy: r.CreatedBy,
-		RevokedBy: r.RevokedBy, PepperVersion: r.PepperVersion}
+		RevokedBy: r.RevokedBy, Replaces: r.Replaces, ReplacedBy: r.ReplacedBy, PepperVersion: r.PepperVersion}
 	var err error
 	if k.Digest, err = apikey.ParseDigest(r.Digest); err != nil {
 		return keyservice.Key{}, fmt.Errorf("boltstore: key %s: %w", r.ID, err)
+	}
+	if k.Scopes, err = parseScopes(r.Scopes); err != nil {
+		return keyservice.Key{}, err
+	}
+	if k.AllowedIPs, err = parseAllowed(r.AllowedIPs); err != nil {
+		return keyservice.Key{}, err
+	}
+	if r.LastUsedIP != "" {
+		if k.LastUsedIP, err = netip.ParseAddr(r.LastUsedIP); err != nil {
+			return keyservice.Key{}, fmt.Errorf("boltstore: key %s: bad last used address: %w", r.ID, err)
+		}
 	}
 	for _, f := range []struct {
 		dst *time.Time
@@ -164,18 +224,32 @@ func (r keyRecord) key() (keyservice.Key, error) {
 }
 
 type credRecord struct {
-	FirmID        string `json:"firmId"`
-	KeyID         string `json:"keyId"`
-	Label         string `json:"label"`
-	ExpiresAt     string `json:"expiresAt,omitempty"`
-	RevokedAt     string `json:"revokedAt,omitempty"`
-	LastUsedAt    string `json:"lastUsedAt,omitempty"`
-	PepperVersion string `json:"pepperVersion"`
+	FirmID        string   `json:"firmId"`
+	KeyID         string   `json:"keyId"`
+	Label         string   `json:"label"`
+	ExpiresAt     string   `json:"expiresAt,omitempty"`
+	RevokedAt     string   `json:"revokedAt,omitempty"`
+	LastUsedAt    string   `json:"lastUsedAt,omitempty"`
+	Scopes        []string `json:"scopes,omitempty"`
+	AllowedIPs    []string `json:"allowedIps,omitempty"`
+	PepperVersion string   `json:"pepperVersion"`
+}
+
+func toCredRecord(k keyservice.Key) credRecord {
+	return credRecord{FirmID: k.FirmID, KeyID: k.ID, Label: k.Label, ExpiresAt: formatTime(k.ExpiresAt),
+		RevokedAt: formatTime(k.RevokedAt), LastUsedAt: formatTime(k.LastUsedAt),
+		Scopes: k.Scopes.Names(), AllowedIPs: formatAllowed(k.AllowedIPs), PepperVersion: k.PepperVersion}
 }
 
 func (r credRecord) credential() (keyservice.Credential, error) {
 	c := keyservice.Credential{FirmID: r.FirmID, KeyID: r.KeyID, Label: r.Label, PepperVersion: r.PepperVersion}
 	var err error
+	if c.Scopes, err = parseScopes(r.Scopes); err != nil {
+		return keyservice.Credential{}, err
+	}
+	if c.AllowedIPs, err = parseAllowed(r.AllowedIPs); err != nil {
+		return keyservice.Credential{}, err
+	}
 	for _, f := range []struct {
 		dst *time.Time
 		src string
@@ -259,6 +333,9 @@ func (s *Store) CreateKey(ctx context.Context, k keyservice.Key, maxActive int, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if !k.Scopes.Valid() {
+		return errors.New("boltstore: create key: a key needs at least one scope")
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		keys, err := tx.Bucket(bucketKeys).CreateBucketIfNotExists([]byte(k.FirmID))
 		if err != nil {
@@ -278,9 +355,7 @@ func (s *Store) CreateKey(ctx context.Context, k keyservice.Key, maxActive int, 
 		if err := putJSON(keys, []byte(k.ID), toKeyRecord(k)); err != nil {
 			return err
 		}
-		cred := credRecord{FirmID: k.FirmID, KeyID: k.ID, Label: k.Label, ExpiresAt: formatTime(k.ExpiresAt),
-			RevokedAt: formatTime(k.RevokedAt), LastUsedAt: formatTime(k.LastUsedAt), PepperVersion: k.PepperVersion}
-		if err := putJSON(tx.Bucket(bucketCreds), digest, cred); err != nil {
+		if err := putJSON(tx.Bucket(bucketCreds), digest, toCredRecord(k)); err != nil {
 			return err
 		}
 		if err := addCount(tx, k.FirmID, 1); err != nil {
@@ -476,7 +551,7 @@ func (s *Store) FindCredential(ctx context.Context, digest apikey.Digest) (keyse
 }
 
 // TouchLastUsed implements keyservice.Store.
-func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error) {
+func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at time.Time, ip netip.Addr, staleBefore time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -513,7 +588,10 @@ func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID,
 			return err
 		}
 		if ok {
-			rec.LastUsedAt = cred.LastUsedAt
+			rec.LastUsedAt, rec.LastUsedIP = cred.LastUsedAt, ""
+			if ip.IsValid() {
+				rec.LastUsedIP = ip.String()
+			}
 			if err := putJSON(keys, []byte(keyID), rec); err != nil {
 				return err
 			}

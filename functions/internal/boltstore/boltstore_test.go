@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/boltstore"
@@ -184,7 +187,7 @@ func TestCanceledContext(t *testing.T) {
 		"RevokeKey":      second(s.RevokeKey(ctx, firm, id, now, "x", keyservice.AuditRecord{})),
 		"ReleaseExpired": second(s.ReleaseExpired(ctx, firm, now)),
 		"FindCredential": second(s.FindCredential(ctx, d)),
-		"TouchLastUsed":  second(s.TouchLastUsed(ctx, d, firm, id, now, now)),
+		"TouchLastUsed":  second(s.TouchLastUsed(ctx, d, firm, id, now, netip.Addr{}, now)),
 		"ListAudit":      second(s.ListAudit(ctx, firm)),
 	} {
 		if !errors.Is(err, context.Canceled) {
@@ -197,3 +200,51 @@ func TestCanceledContext(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestRecordsWithoutScopes: records written before keys had scopes and
+// allowed addresses read as both scopes and any address.
+func TestRecordsWithoutScopes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const digest = "5f2b9c1e0d4a3b6c7d8e9f00112233445566778899aabbccddeeff0011223344"
+	err = db.Update(func(tx *bolt.Tx) error {
+		keys, err := tx.CreateBucketIfNotExists([]byte("keys"))
+		if err != nil {
+			return err
+		}
+		firm, err := keys.CreateBucket([]byte("acme"))
+		if err != nil {
+			return err
+		}
+		if err := firm.Put([]byte("01JZ0000000000000000000000"), []byte(`{"id":"01JZ0000000000000000000000","firmId":"acme","label":"Old","hint":"kst_…abcd","createdAt":"2026-11-25T09:30:00.000000000Z","createdBy":"alice","digest":"`+digest+`","pepperVersion":"1"}`)); err != nil {
+			return err
+		}
+		creds, err := tx.CreateBucketIfNotExists([]byte("creds"))
+		if err != nil {
+			return err
+		}
+		return creds.Put([]byte(digest), []byte(`{"firmId":"acme","keyId":"01JZ0000000000000000000000","label":"Old","pepperVersion":"1"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, path)
+	k, err := s.GetKey(context.Background(), "acme", "01JZ0000000000000000000000")
+	if err != nil || k.Scopes != keyservice.AllScopes || k.AllowedIPs != nil || k.LastUsedIP.IsValid() {
+		t.Errorf("GetKey = %+v, %v; want scopes read write, no allowed addresses", k, err)
+	}
+	d, err := apikey.ParseDigest(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.FindCredential(context.Background(), d)
+	if err != nil || c.Scopes != keyservice.AllScopes || c.AllowedIPs != nil {
+		t.Errorf("FindCredential = %+v, %v; want scopes read write, no allowed addresses", c, err)
+	}
+}

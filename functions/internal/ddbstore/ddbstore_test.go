@@ -82,7 +82,7 @@ func testKey(t testing.TB, firm string, at time.Time) keyservice.Key {
 	return keyservice.Key{
 		ID: storetest.NewID(t, at), FirmID: firm, Label: "Office Sync Tool", Hint: "kst_…abcd",
 		CreatedAt: at, CreatedBy: "alice", Digest: set.Current().Hash(storetest.NewID(t, at) + firm),
-		PepperVersion: "1",
+		PepperVersion: "1", Scopes: keyservice.AllScopes,
 	}
 }
 
@@ -278,5 +278,37 @@ func writeValue(b *strings.Builder, v types.AttributeValue) {
 		}
 	case *types.AttributeValueMemberSS:
 		b.WriteString(strings.Join(v.Value, " "))
+	}
+}
+
+// TestItemsWithoutScopes: items written before keys had scopes and allowed
+// addresses read as both scopes and any address, on the key and on the
+// credential the authorizer reads.
+func TestItemsWithoutScopes(t *testing.T) {
+	s, client, table := newStore(t)
+	ctx := context.Background()
+	k := testKey(t, "acme", t0)
+	k.Scopes = keyservice.ScopeRead
+	if err := s.CreateKey(ctx, k, 5, audit(k, keyservice.ActionGenerate, t0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []map[string]types.AttributeValue{
+		{"PK": &types.AttributeValueMemberS{Value: "FIRM#acme"}, "SK": &types.AttributeValueMemberS{Value: "KEY#" + k.ID}},
+		{"PK": &types.AttributeValueMemberS{Value: "CRED#" + k.Digest.String()}, "SK": &types.AttributeValueMemberS{Value: "CRED"}},
+	} {
+		_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(table), Key: key, UpdateExpression: aws.String("REMOVE scopes, allowedIps"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetKey(ctx, "acme", k.ID)
+	if err != nil || got.Scopes != keyservice.AllScopes || got.AllowedIPs != nil {
+		t.Errorf("GetKey = scopes %v, allowed %v, %v; want read write, none", got.Scopes, got.AllowedIPs, err)
+	}
+	cred, err := s.FindCredential(ctx, k.Digest)
+	if err != nil || cred.Scopes != keyservice.AllScopes || cred.AllowedIPs != nil {
+		t.Errorf("FindCredential = scopes %v, allowed %v, %v; want read write, none", cred.Scopes, cred.AllowedIPs, err)
 	}
 }

@@ -3,6 +3,7 @@ package ddbstore_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,7 +136,7 @@ func TestTouchLastUsedCancellation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			api := &scripted{errs: tt.errs}
 			k := testKey(t, "acme", t0)
-			wrote, err := ddbstore.New(api, "keys").TouchLastUsed(context.Background(), k.Digest, "acme", k.ID, t0, t0)
+			wrote, err := ddbstore.New(api, "keys").TouchLastUsed(context.Background(), k.Digest, "acme", k.ID, t0, netip.Addr{}, t0)
 			if wrote != tt.wrote || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("TouchLastUsed = %v, %v; want %v, %v", wrote, err, tt.wrote, tt.wantErr)
 			}

@@ -2,6 +2,7 @@ package ddbstore
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -40,6 +41,23 @@ func setTime(it item, name string, t time.Time) {
 	}
 }
 
+func strList(vs []string) types.AttributeValue {
+	l := make([]types.AttributeValue, len(vs))
+	for i, v := range vs {
+		l[i] = str(v)
+	}
+	return &types.AttributeValueMemberL{Value: l}
+}
+
+// setAccess writes scopes (always, as a list of names, read before write)
+// and allowedIps (a list of canonical CIDR blocks, only when not empty).
+func setAccess(it item, scopes keyservice.Scopes, allowed []netip.Prefix) {
+	it[attrScopes] = strList(scopes.Names())
+	if len(allowed) > 0 {
+		it[attrAllowed] = strList(keyservice.FormatAllowedIPs(allowed))
+	}
+}
+
 func keyItem(k keyservice.Key) item {
 	it := keyPrimary(k.FirmID, k.ID)
 	it[attrType] = str(typeKey)
@@ -53,6 +71,12 @@ func keyItem(k keyservice.Key) item {
 	setTime(it, attrRevoked, k.RevokedAt)
 	setIf(it, attrRevoker, k.RevokedBy)
 	setTime(it, attrLastUsed, k.LastUsedAt)
+	if k.LastUsedIP.IsValid() {
+		it[attrLastIP] = str(k.LastUsedIP.String())
+	}
+	setAccess(it, k.Scopes, k.AllowedIPs)
+	setIf(it, attrReplaces, k.Replaces)
+	setIf(it, attrReplaced, k.ReplacedBy)
 	it[attrDigest] = str(k.Digest.String())
 	setIf(it, attrPepper, k.PepperVersion)
 	return it
@@ -67,6 +91,7 @@ func credItem(k keyservice.Key) item {
 	setTime(it, attrExpires, k.ExpiresAt)
 	setTime(it, attrRevoked, k.RevokedAt)
 	setTime(it, attrLastUsed, k.LastUsedAt)
+	setAccess(it, k.Scopes, k.AllowedIPs)
 	setIf(it, attrPepper, k.PepperVersion)
 	return it
 }
@@ -128,6 +153,71 @@ func (d *decoder) bool(name string) bool {
 	return b.Value
 }
 
+func (d *decoder) strs(name string) []string {
+	v, ok := d.it[name]
+	if !ok {
+		return nil
+	}
+	l, ok := v.(*types.AttributeValueMemberL)
+	if !ok {
+		d.fail(fmt.Errorf("attribute %s is %T, want L", name, v))
+		return nil
+	}
+	out := make([]string, len(l.Value))
+	for i, e := range l.Value {
+		s, ok := e.(*types.AttributeValueMemberS)
+		if !ok {
+			d.fail(fmt.Errorf("attribute %s[%d] is %T, want S", name, i, e))
+			return nil
+		}
+		out[i] = s.Value
+	}
+	return out
+}
+
+// scopes reads the scopes list; an item written before keys had scopes has
+// none and reads as both.
+func (d *decoder) scopes() keyservice.Scopes {
+	names := d.strs(attrScopes)
+	if names == nil {
+		return keyservice.AllScopes
+	}
+	s, err := keyservice.ParseScopes(names)
+	if err != nil {
+		d.fail(fmt.Errorf("attribute %s: %w", attrScopes, err))
+	}
+	return s
+}
+
+func (d *decoder) allowed() []netip.Prefix {
+	vs := d.strs(attrAllowed)
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]netip.Prefix, len(vs))
+	for i, v := range vs {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			d.fail(fmt.Errorf("attribute %s: %w", attrAllowed, err))
+			return nil
+		}
+		out[i] = p
+	}
+	return out
+}
+
+func (d *decoder) addr(name string) netip.Addr {
+	s := d.str(name)
+	if s == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		d.fail(fmt.Errorf("attribute %s: %w", name, err))
+	}
+	return a
+}
+
 func (d *decoder) fail(err error) {
 	if d.err == nil {
 		d.err = err
@@ -153,6 +243,11 @@ func decodeKey(it item) (storedKey, error) {
 		RevokedAt:     d.time(attrRevoked),
 		RevokedBy:     d.str(attrRevoker),
 		LastUsedAt:    d.time(attrLastUsed),
+		LastUsedIP:    d.addr(attrLastIP),
+		Scopes:        d.scopes(),
+		AllowedIPs:    d.allowed(),
+		Replaces:      d.str(attrReplaces),
+		ReplacedBy:    d.str(attrReplaced),
 		PepperVersion: d.str(attrPepper),
 	}}
 	k.Released = d.bool(attrReleased)
@@ -176,6 +271,8 @@ func decodeCred(it item) (keyservice.Credential, error) {
 		ExpiresAt:     d.time(attrExpires),
 		RevokedAt:     d.time(attrRevoked),
 		LastUsedAt:    d.time(attrLastUsed),
+		Scopes:        d.scopes(),
+		AllowedIPs:    d.allowed(),
 		PepperVersion: d.str(attrPepper),
 	}
 	if d.err == nil && (c.FirmID == "" || c.KeyID == "") {

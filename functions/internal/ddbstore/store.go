@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -150,6 +151,9 @@ const (
 func (s *Store) CreateKey(ctx context.Context, k keyservice.Key, maxActive int, audit keyservice.AuditRecord) error {
 	if maxActive <= 0 {
 		return fmt.Errorf("ddbstore: create key: %w", keyservice.ErrLimitReached)
+	}
+	if !k.Scopes.Valid() {
+		return errors.New("ddbstore: create key: a key needs at least one scope")
 	}
 	items := make([]types.TransactWriteItem, 4)
 	items[createKeyItem] = types.TransactWriteItem{Put: &types.Put{
@@ -443,10 +447,18 @@ func (s *Store) FindCredential(ctx context.Context, digest apikey.Digest) (keyse
 }
 
 // TouchLastUsed implements keyservice.Store: one transaction sets lastUsedAt
-// on the credential (only if unset or older than staleBefore) and on the
-// key. Both updates only SET lastUsedAt, so they cannot undo a revoke.
-func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error) {
-	names := map[string]string{"#pk": PartitionKey, "#lu": attrLastUsed}
+// on the credential (only if unset or older than staleBefore), and
+// lastUsedAt with lastUsedIp on the key. The updates only SET those (or
+// REMOVE lastUsedIp for a use without an address), so they cannot undo a
+// revoke or an update.
+func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at time.Time, ip netip.Addr, staleBefore time.Time) (bool, error) {
+	keyNames := map[string]string{"#pk": PartitionKey, "#lu": attrLastUsed, "#ip": attrLastIP}
+	keyValues := map[string]types.AttributeValue{":at": str(formatTime(at))}
+	keyUpdate := "SET #lu = :at REMOVE #ip"
+	if ip.IsValid() {
+		keyUpdate = "SET #lu = :at, #ip = :ip"
+		keyValues[":ip"] = str(ip.String())
+	}
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: s.table, Key: credPrimary(digest),
@@ -460,10 +472,10 @@ func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID,
 		}},
 		{Update: &types.Update{
 			TableName: s.table, Key: keyPrimary(firmID, keyID),
-			UpdateExpression:          aws.String("SET #lu = :at"),
+			UpdateExpression:          aws.String(keyUpdate),
 			ConditionExpression:       aws.String("attribute_exists(#pk)"),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(formatTime(at))},
+			ExpressionAttributeNames:  keyNames,
+			ExpressionAttributeValues: keyValues,
 		}},
 	}}
 	c, err := s.transact(ctx, in)

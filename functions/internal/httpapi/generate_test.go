@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -80,6 +82,67 @@ func TestGenerateCreated(t *testing.T) {
 	}
 }
 
+// TestGenerateAccess: scopes and allowedIps as given, canonical and in
+// order, defaults when absent.
+func TestGenerateAccess(t *testing.T) {
+	tests := []struct {
+		name        string
+		body        string
+		wantScopes  string
+		wantAllowed string
+	}{
+		{"defaults", `{"label":"x"}`, `["read","write"]`, `[]`},
+		{"read only", `{"label":"x","scopes":["read"]}`, `["read"]`, `[]`},
+		{"write only", `{"label":"x","scopes":["write"]}`, `["write"]`, `[]`},
+		{"write before read is shown read first", `{"label":"x","scopes":["write","read"]}`, `["read","write"]`, `[]`},
+		{"empty allowedIps", `{"label":"x","allowedIps":[]}`, `["read","write"]`, `[]`},
+		{"canonical CIDR, order kept", `{"label":"x","allowedIps":["203.0.113.7","10.1.2.3/8","2001:DB8::1","2001:db8:1::/48"]}`,
+			`["read","write"]`, `["203.0.113.7/32","10.0.0.0/8","2001:db8::1/128","2001:db8:1::/48"]`},
+		{"16 entries", `{"label":"x","allowedIps":[` + sixteen() + `]}`, `["read","write"]`, ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			rec := e.do(req{method: "POST", target: "/v1/api-keys", body: tt.body, claims: adminPremier})
+			if rec.Code != http.StatusCreated {
+				t.Fatalf("status = %d, want 201; %s", rec.Code, rec.Body.String())
+			}
+			k := decodeKey(t, rec.Body.Bytes(), true)
+			if got := mustJSON(t, k.Scopes); got != tt.wantScopes {
+				t.Errorf("scopes = %s, want %s", got, tt.wantScopes)
+			}
+			if got := mustJSON(t, k.AllowedIPs); tt.wantAllowed != "" && got != tt.wantAllowed {
+				t.Errorf("allowedIps = %s, want %s", got, tt.wantAllowed)
+			}
+			// The listing shows the same.
+			list := e.do(req{method: "GET", target: "/v1/api-keys", claims: adminPremier})
+			if !strings.Contains(list.Body.String(), `"scopes":`+mustJSON(t, k.Scopes)+`,"allowedIps":`+mustJSON(t, k.AllowedIPs)) {
+				t.Errorf("listing differs: %s", list.Body.String())
+			}
+		})
+	}
+}
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func addresses(n int) string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf(`"198.51.100.%d"`, i))
+	}
+	return strings.Join(out, ",")
+}
+
+func sixteen() string   { return addresses(16) }
+func seventeen() string { return addresses(17) }
+
 func TestGenerateErrors(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -129,7 +192,24 @@ func TestGenerateErrors(t *testing.T) {
 		{name: "string body", body: `"x"`, status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "trailing data", body: `{"label":"x"} x`, status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "two objects", body: `{"label":"x"}{"label":"y"}`, status: 400, code: keyservice.CodeInvalidRequest},
-		{name: "unknown field", body: `{"label":"x","scopes":["all"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "unknown field", body: `{"label":"x","scope":["read"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "unknown scope", body: `{"label":"x","scopes":["all"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "empty scopes", body: `{"label":"x","scopes":[]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "scopes null", body: `{"label":"x","scopes":null}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "scopes string", body: `{"label":"x","scopes":"read"}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "scope repeated", body: `{"label":"x","scopes":["read","read"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "scope case", body: `{"label":"x","scopes":["Read"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "scope number", body: `{"label":"x","scopes":[1]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps string", body: `{"label":"x","allowedIps":"10.0.0.1"}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps null", body: `{"label":"x","allowedIps":null}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps bad address", body: `{"label":"x","allowedIps":["10.0.0.256"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps host name", body: `{"label":"x","allowedIps":["example.com"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps bad prefix", body: `{"label":"x","allowedIps":["10.0.0.0/33"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps zone", body: `{"label":"x","allowedIps":["fe80::1%eth0"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps empty entry", body: `{"label":"x","allowedIps":[""]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps duplicate after canonical form", body: `{"label":"x","allowedIps":["10.1.2.3/8","10.0.0.0/8"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps address and its /32", body: `{"label":"x","allowedIps":["203.0.113.7","203.0.113.7/32"]}`, status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "allowedIps 17 entries", body: `{"label":"x","allowedIps":[` + seventeen() + `]}`, status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "field name case", body: `{"Label":"x"}`, status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "duplicate expiresAt, last one null", body: `{"label":"x","expiresAt":"2020-01-01T00:00:00Z","expiresAt":null}`, status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "duplicate label", body: `{"label":"x","label":"x"}`, status: 400, code: keyservice.CodeInvalidRequest},

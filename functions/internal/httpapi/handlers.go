@@ -137,19 +137,22 @@ func (a *API) generate(w http.ResponseWriter, r *http.Request) {
 
 // generateBody is the body of POST /v1/api-keys.
 type generateBody struct {
-	Label     string        `json:"label"`
-	ExpiresAt Field[string] `json:"expiresAt"`
+	Label      string        `json:"label"`
+	ExpiresAt  Field[string] `json:"expiresAt"`
+	Scopes     *[]string     `json:"scopes"`
+	AllowedIPs *[]string     `json:"allowedIps"`
 }
 
 // readGenerateBody decodes {"label": string, "expiresAt": RFC 3339 string
-// or null} with DecodeBody's rules. A missing label is treated as an empty
-// one (invalid_label).
+// or null, "scopes": [string], "allowedIps": [string]} with DecodeBody's
+// rules. A missing label is treated as an empty one (invalid_label);
+// missing scopes and allowedIps take their defaults in the service.
 func readGenerateBody(w http.ResponseWriter, r *http.Request) (keyservice.GenerateInput, error) {
 	var body generateBody
 	if err := DecodeBody(w, r, &body); err != nil {
 		return keyservice.GenerateInput{}, err
 	}
-	in := keyservice.GenerateInput{Label: body.Label}
+	in := keyservice.GenerateInput{Label: body.Label, Scopes: listOf(body.Scopes), AllowedIPs: listOf(body.AllowedIPs)}
 	if body.ExpiresAt.Set && !body.ExpiresAt.Null {
 		t, err := time.Parse(time.RFC3339, body.ExpiresAt.Value)
 		if err != nil {
@@ -158,6 +161,18 @@ func readGenerateBody(w http.ResponseWriter, r *http.Request) (keyservice.Genera
 		in.ExpiresAt = &t
 	}
 	return in, nil
+}
+
+// listOf returns the list a present array member holds (never nil, so an
+// empty array stays distinguishable from an absent member) or nil.
+func listOf(p *[]string) []string {
+	if p == nil {
+		return nil
+	}
+	if *p == nil {
+		return []string{}
+	}
+	return *p
 }
 
 // revokeKey serves POST /v1/api-keys/{id}/revoke. The body is ignored:
@@ -202,5 +217,5 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, keyservice.Errorf(keyservice.CodeUnauthorized, "A valid API key is required."))
 		return
 	}
-	writeJSON(w, http.StatusOK, whoamiJSON{FirmID: p.FirmID, KeyID: p.KeyID, Label: p.Label})
+	writeJSON(w, http.StatusOK, whoamiJSON{FirmID: p.FirmID, KeyID: p.KeyID, Label: p.Label, Scopes: p.Scopes.Names()})
 }

@@ -273,20 +273,27 @@ func wantError(t testing.TB, rec *httptest.ResponseRecorder, status int, code ke
 
 // keyObj is the Key object as a client reads it; pointers tell null apart.
 type keyObj struct {
-	ID         string  `json:"id"`
-	Label      string  `json:"label"`
-	Hint       string  `json:"hint"`
-	Status     string  `json:"status"`
-	CreatedAt  string  `json:"createdAt"`
-	CreatedBy  string  `json:"createdBy"`
-	LastUsedAt *string `json:"lastUsedAt"`
-	ExpiresAt  *string `json:"expiresAt"`
-	RevokedAt  *string `json:"revokedAt"`
-	RevokedBy  *string `json:"revokedBy"`
-	Key        *string `json:"key"`
+	ID         string   `json:"id"`
+	Label      string   `json:"label"`
+	Hint       string   `json:"hint"`
+	Status     string   `json:"status"`
+	CreatedAt  string   `json:"createdAt"`
+	CreatedBy  string   `json:"createdBy"`
+	LastUsedAt *string  `json:"lastUsedAt"`
+	LastUsedIP *string  `json:"lastUsedIp"`
+	ExpiresAt  *string  `json:"expiresAt"`
+	RevokedAt  *string  `json:"revokedAt"`
+	RevokedBy  *string  `json:"revokedBy"`
+	Scopes     []string `json:"scopes"`
+	AllowedIPs []string `json:"allowedIps"`
+	Replaces   *string  `json:"replaces"`
+	ReplacedBy *string  `json:"replacedBy"`
+	Key        *string  `json:"key"`
 }
 
-var keyFields = []string{"id", "label", "hint", "status", "createdAt", "createdBy", "lastUsedAt", "expiresAt", "revokedAt", "revokedBy"}
+// keyFields are the members of SPEC's Key object, in its order.
+var keyFields = []string{"id", "label", "hint", "status", "createdAt", "createdBy", "lastUsedAt", "lastUsedIp",
+	"expiresAt", "revokedAt", "revokedBy", "scopes", "allowedIps", "replaces", "replacedBy"}
 
 // decodeKey decodes a Key object and checks it has exactly the contract's
 // members (plus "key" when withSecret).
@@ -314,6 +321,10 @@ func decodeKey(t testing.TB, raw []byte, withSecret bool) keyObj {
 	var k keyObj
 	if err := json.Unmarshal(raw, &k); err != nil {
 		t.Fatal(err)
+	}
+	// scopes is a non-empty array and allowedIps an array, never null.
+	if k.Scopes == nil || len(k.Scopes) == 0 || k.AllowedIPs == nil {
+		t.Errorf("scopes %v, allowedIps %v: want arrays (scopes not empty) in %s", k.Scopes, k.AllowedIPs, raw)
 	}
 	for _, ts := range []*string{&k.CreatedAt, k.LastUsedAt, k.ExpiresAt, k.RevokedAt} {
 		if ts == nil {

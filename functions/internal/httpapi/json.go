@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
@@ -12,16 +13,21 @@ const TimeFormat = "2006-01-02T15:04:05.000Z"
 
 // keyJSON is the Key object of SPEC section 3. Unset values are null.
 type keyJSON struct {
-	ID         string  `json:"id"`
-	Label      string  `json:"label"`
-	Hint       string  `json:"hint"`
-	Status     string  `json:"status"`
-	CreatedAt  string  `json:"createdAt"`
-	CreatedBy  string  `json:"createdBy"`
-	LastUsedAt *string `json:"lastUsedAt"`
-	ExpiresAt  *string `json:"expiresAt"`
-	RevokedAt  *string `json:"revokedAt"`
-	RevokedBy  *string `json:"revokedBy"`
+	ID         string   `json:"id"`
+	Label      string   `json:"label"`
+	Hint       string   `json:"hint"`
+	Status     string   `json:"status"`
+	CreatedAt  string   `json:"createdAt"`
+	CreatedBy  string   `json:"createdBy"`
+	LastUsedAt *string  `json:"lastUsedAt"`
+	LastUsedIP *string  `json:"lastUsedIp"`
+	ExpiresAt  *string  `json:"expiresAt"`
+	RevokedAt  *string  `json:"revokedAt"`
+	RevokedBy  *string  `json:"revokedBy"`
+	Scopes     []string `json:"scopes"`
+	AllowedIPs []string `json:"allowedIps"`
+	Replaces   *string  `json:"replaces"`
+	ReplacedBy *string  `json:"replacedBy"`
 }
 
 // createdJSON is the 201 body: the Key plus the plaintext key, once.
@@ -36,9 +42,10 @@ type listJSON struct {
 }
 
 type whoamiJSON struct {
-	FirmID string `json:"firmId"`
-	KeyID  string `json:"keyId"`
-	Label  string `json:"label"`
+	FirmID string   `json:"firmId"`
+	KeyID  string   `json:"keyId"`
+	Label  string   `json:"label"`
+	Scopes []string `json:"scopes"`
 }
 
 // toJSON renders k, with its status computed at now.
@@ -51,10 +58,23 @@ func toJSON(k *keyservice.Key, now time.Time) keyJSON {
 		CreatedAt:  formatTime(k.CreatedAt),
 		CreatedBy:  k.CreatedBy,
 		LastUsedAt: optTime(k.LastUsedAt),
+		LastUsedIP: optAddr(k.LastUsedIP),
 		ExpiresAt:  optTime(k.ExpiresAt),
 		RevokedAt:  optTime(k.RevokedAt),
 		RevokedBy:  optString(k.RevokedBy),
+		Scopes:     k.Scopes.Names(),
+		AllowedIPs: keyservice.FormatAllowedIPs(k.AllowedIPs),
+		Replaces:   optString(k.Replaces),
+		ReplacedBy: optString(k.ReplacedBy),
 	}
+}
+
+func optAddr(a netip.Addr) *string {
+	if !a.IsValid() {
+		return nil
+	}
+	s := a.String()
+	return &s
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }

@@ -8,12 +8,18 @@ import (
 
 func TestWhoami(t *testing.T) {
 	e := newEnv(t)
-	rec := e.do(req{method: "GET", target: "/v1/whoami",
-		lambda: map[string]any{"firmId": "acme", "keyId": "01KQ0000000000000000000000", "keyLabel": "Production Integration"}})
-	if rec.Code != 200 || rec.Body.String() != `{"firmId":"acme","keyId":"01KQ0000000000000000000000","label":"Production Integration"}`+"\n" {
-		t.Fatalf("got %d %s", rec.Code, rec.Body.String())
+	for _, tt := range []struct{ scopes, want string }{
+		{"read write", `["read","write"]`},
+		{"read", `["read"]`},
+		{"write", `["write"]`},
+	} {
+		rec := e.do(req{method: "GET", target: "/v1/whoami",
+			lambda: map[string]any{"firmId": "acme", "keyId": "01KQ0000000000000000000000", "keyLabel": "Production Integration", "scopes": tt.scopes}})
+		if rec.Code != 200 || rec.Body.String() != `{"firmId":"acme","keyId":"01KQ0000000000000000000000","label":"Production Integration","scopes":`+tt.want+`}`+"\n" {
+			t.Fatalf("scopes %q: got %d %s", tt.scopes, rec.Code, rec.Body.String())
+		}
+		checkCommon(t, rec)
 	}
-	checkCommon(t, rec)
 }
 
 func TestWhoamiErrors(t *testing.T) {

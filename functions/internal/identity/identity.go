@@ -144,11 +144,14 @@ const (
 	ContextFirmID   = "firmId"
 	ContextKeyID    = "keyId"
 	ContextKeyLabel = "keyLabel"
+	ContextScopes   = "scopes" // space-separated, read before write: "read write"
 )
 
 // Principal returns the API key identity that the Lambda authorizer passed
 // in the request context. Values must be strings; firmId and keyId must not
-// be empty. The label may be empty.
+// be empty. The label may be empty. scopes must be a space-separated set of
+// scope names when present; an authorizer that passes none predates scopes,
+// and its keys had both.
 func Principal(r *http.Request) (keyservice.Principal, bool) {
 	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
 	if !ok || rc.Authorizer == nil || rc.Authorizer.Lambda == nil {
@@ -164,7 +167,17 @@ func Principal(r *http.Request) (keyservice.Principal, bool) {
 	if !ok1 || !ok2 || !ok3 || firm == "" || key == "" {
 		return keyservice.Principal{}, false
 	}
-	return keyservice.Principal{FirmID: firm, KeyID: key, Label: label}, true
+	scopes := keyservice.AllScopes
+	if v, present := m[ContextScopes]; present {
+		s, ok := v.(string)
+		if !ok {
+			return keyservice.Principal{}, false
+		}
+		if scopes, ok = keyservice.ParseScopeString(s); !ok {
+			return keyservice.Principal{}, false
+		}
+	}
+	return keyservice.Principal{FirmID: firm, KeyID: key, Label: label, Scopes: scopes}, true
 }
 
 // NewRequest turns an HTTP API payload 2.0 event into an *http.Request whose

@@ -120,8 +120,15 @@ func TestPrincipal(t *testing.T) {
 		want keyservice.Principal
 		ok   bool
 	}{
-		{"full", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "keyLabel": "Office Sync Tool"}), keyservice.Principal{FirmID: "acme", KeyID: "K1", Label: "Office Sync Tool"}, true},
-		{"no label", lambda(map[string]any{"firmId": "acme", "keyId": "K1"}), keyservice.Principal{FirmID: "acme", KeyID: "K1"}, true},
+		{"full", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "keyLabel": "Office Sync Tool", "scopes": "read write"}), keyservice.Principal{FirmID: "acme", KeyID: "K1", Label: "Office Sync Tool", Scopes: keyservice.AllScopes}, true},
+		{"read only", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "keyLabel": "Export", "scopes": "read"}), keyservice.Principal{FirmID: "acme", KeyID: "K1", Label: "Export", Scopes: keyservice.ScopeRead}, true},
+		{"write only", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "scopes": "write"}), keyservice.Principal{FirmID: "acme", KeyID: "K1", Scopes: keyservice.ScopeWrite}, true},
+		{"no scopes: an authorizer from before scopes", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "keyLabel": "Office Sync Tool"}), keyservice.Principal{FirmID: "acme", KeyID: "K1", Label: "Office Sync Tool", Scopes: keyservice.AllScopes}, true},
+		{"no label", lambda(map[string]any{"firmId": "acme", "keyId": "K1"}), keyservice.Principal{FirmID: "acme", KeyID: "K1", Scopes: keyservice.AllScopes}, true},
+		{"empty scopes", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "scopes": ""}), keyservice.Principal{}, false},
+		{"unknown scope", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "scopes": "read admin"}), keyservice.Principal{}, false},
+		{"scopes with two spaces", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "scopes": "read  write"}), keyservice.Principal{}, false},
+		{"scopes as list", lambda(map[string]any{"firmId": "acme", "keyId": "K1", "scopes": []any{"read"}}), keyservice.Principal{}, false},
 		{"no authorizer", nil, keyservice.Principal{}, false},
 		{"JWT only", jwt(map[string]string{"firmId": "acme", "keyId": "K1"}), keyservice.Principal{}, false},
 		{"empty", lambda(map[string]any{}), keyservice.Principal{}, false},

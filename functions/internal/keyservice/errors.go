@@ -80,4 +80,10 @@ var (
 	ErrKeyUnknown   = fmt.Errorf("%w: unknown", ErrDenied)   // no credential under any pepper version
 	ErrKeyRevoked   = fmt.Errorf("%w: revoked", ErrDenied)
 	ErrKeyExpired   = fmt.Errorf("%w: expired", ErrDenied)
+	// ErrAddressNotAllowed: the key has allowed addresses and the request's
+	// source address (or a request without one) is not among them.
+	ErrAddressNotAllowed = fmt.Errorf("%w: address not allowed", ErrDenied)
+	// ErrKeyWithoutScopes: a credential without a valid scope set, which no
+	// store writes; denied rather than guessed.
+	ErrKeyWithoutScopes = fmt.Errorf("%w: no scopes", ErrDenied)
 )

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,11 +35,12 @@ type Admin struct {
 	SourceIP  string
 }
 
-// Principal is who a valid API key speaks for.
+// Principal is who a valid API key speaks for, and what it may do.
 type Principal struct {
 	FirmID string
 	KeyID  string
 	Label  string
+	Scopes Scopes
 }
 
 // Config tunes the service. Zero values take the defaults.
@@ -120,10 +122,14 @@ func RequirePremier(a Admin) error {
 	return nil
 }
 
-// GenerateInput is the body of POST /v1/api-keys.
+// GenerateInput is the body of POST /v1/api-keys. A nil Scopes or
+// AllowedIPs means the member was absent (both scopes, any address); an
+// empty non-nil Scopes is refused.
 type GenerateInput struct {
-	Label     string
-	ExpiresAt *time.Time
+	Label      string
+	ExpiresAt  *time.Time
+	Scopes     []string
+	AllowedIPs []string
 }
 
 // Generate creates a key for the admin's firm. The plaintext key is returned
@@ -143,6 +149,16 @@ func (s *Service) Generate(ctx context.Context, admin Admin, in GenerateInput) (
 		if !expires.After(now) {
 			return Key{}, "", Errorf(CodeInvalidRequest, "expiresAt must be in the future.")
 		}
+	}
+	scopes := AllScopes
+	if in.Scopes != nil {
+		if scopes, err = ParseScopes(in.Scopes); err != nil {
+			return Key{}, "", err
+		}
+	}
+	allowed, err := ParseAllowedIPs(in.AllowedIPs)
+	if err != nil {
+		return Key{}, "", err
 	}
 	set, err := s.peppers.Peppers(ctx)
 	if err != nil || set.Empty() {
@@ -166,6 +182,7 @@ func (s *Service) Generate(ctx context.Context, admin Admin, in GenerateInput) (
 		k := Key{
 			ID: id, FirmID: admin.FirmID, Label: label, Hint: apikey.Hint(plaintext),
 			CreatedAt: now, CreatedBy: admin.Subject, ExpiresAt: expires,
+			Scopes: scopes, AllowedIPs: allowed,
 			Digest: pepper.Hash(plaintext), PepperVersion: pepper.Version,
 		}
 		audit := AuditRecord{At: now, Action: ActionGenerate, FirmID: admin.FirmID, KeyID: id,
@@ -304,11 +321,22 @@ func (s *Service) logAudit(ctx context.Context, a AuditRecord) {
 		"label", a.Label, "actor", a.Actor, "sourceIp", a.SourceIP, "at", a.At)
 }
 
-// Authorize decides on a presented key. A deny is one of ErrKeyMalformed,
-// ErrKeyUnknown, ErrKeyRevoked or ErrKeyExpired (all match ErrDenied); any
-// other error means it could not decide (store or pepper failure), and the
-// caller must not allow.
+// Authorize decides on a presented key used from no known address (a REST
+// TOKEN event): AuthorizeFrom with an invalid address.
 func (s *Service) Authorize(ctx context.Context, presented string) (Principal, error) {
+	return s.AuthorizeFrom(ctx, presented, netip.Addr{})
+}
+
+// AuthorizeFrom decides on a presented key used from the source address
+// source (invalid when the event carries none). A deny is one of
+// ErrKeyMalformed, ErrKeyUnknown, ErrKeyRevoked, ErrKeyExpired or
+// ErrAddressNotAllowed (all match ErrDenied; a key with allowed addresses is
+// denied when source is invalid); any other error means it could not decide
+// (store or pepper failure), and the caller must not allow. The principal's Scopes say which
+// methods the key may call; the caller enforces them. A use that is let in
+// records its time and source address (throttled: see
+// Config.LastUsedInterval).
+func (s *Service) AuthorizeFrom(ctx context.Context, presented string, source netip.Addr) (Principal, error) {
 	if err := apikey.Validate(presented); err != nil {
 		return Principal{}, ErrKeyMalformed
 	}
@@ -336,13 +364,19 @@ func (s *Service) Authorize(ctx context.Context, presented string) (Principal, e
 		if !cred.ExpiresAt.IsZero() && !now.Before(cred.ExpiresAt) {
 			return Principal{}, ErrKeyExpired
 		}
+		if !AddrAllowed(cred.AllowedIPs, source) {
+			return Principal{}, ErrAddressNotAllowed
+		}
+		if !cred.Scopes.Valid() {
+			return Principal{}, ErrKeyWithoutScopes
+		}
 		staleBefore := now.Add(-s.cfg.LastUsedInterval)
 		if cred.LastUsedAt.IsZero() || !cred.LastUsedAt.After(staleBefore) {
-			if err := s.touch(ctx, digest, &cred, now, staleBefore); err != nil {
+			if err := s.touch(ctx, digest, &cred, now, source, staleBefore); err != nil {
 				return Principal{}, err
 			}
 		}
-		return Principal{FirmID: cred.FirmID, KeyID: cred.KeyID, Label: cred.Label}, nil
+		return Principal{FirmID: cred.FirmID, KeyID: cred.KeyID, Label: cred.Label, Scopes: cred.Scopes}, nil
 	}
 	return Principal{}, ErrKeyUnknown
 }
@@ -351,7 +385,7 @@ func (s *Service) Authorize(ctx context.Context, presented string) (Principal, e
 // process has claimed that write within the interval. The store's condition
 // still arbitrates between processes. A failed write denies (fail closed)
 // and gives the claim back, so the next use tries again.
-func (s *Service) touch(ctx context.Context, digest apikey.Digest, cred *Credential, now, staleBefore time.Time) error {
+func (s *Service) touch(ctx context.Context, digest apikey.Digest, cred *Credential, now time.Time, source netip.Addr, staleBefore time.Time) error {
 	claim, ok := s.touching.Load(cred.KeyID)
 	if !ok {
 		claim, _ = s.touching.LoadOrStore(cred.KeyID, new(atomic.Int64))
@@ -361,7 +395,7 @@ func (s *Service) touch(ctx context.Context, digest apikey.Digest, cred *Credent
 	if prev > staleBefore.UnixMilli() || !last.CompareAndSwap(prev, now.UnixMilli()) {
 		return nil // another request is writing, or has just written, it
 	}
-	if _, err := s.store.TouchLastUsed(ctx, digest, cred.FirmID, cred.KeyID, now, staleBefore.Add(time.Millisecond)); err != nil {
+	if _, err := s.store.TouchLastUsed(ctx, digest, cred.FirmID, cred.KeyID, now, source.WithZone("").Unmap(), staleBefore.Add(time.Millisecond)); err != nil {
 		last.CompareAndSwap(now.UnixMilli(), prev)
 		return fmt.Errorf("touch last used: %w", err)
 	}

@@ -3,6 +3,7 @@ package keyservice_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -21,12 +22,12 @@ type flakyTouch struct {
 	attempts atomic.Int64
 }
 
-func (f *flakyTouch) TouchLastUsed(ctx context.Context, d apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error) {
+func (f *flakyTouch) TouchLastUsed(ctx context.Context, d apikey.Digest, firmID, keyID string, at time.Time, ip netip.Addr, staleBefore time.Time) (bool, error) {
 	f.attempts.Add(1)
 	if f.failing.Load() {
 		return false, errors.New("injected: store unavailable")
 	}
-	return f.Store.TouchLastUsed(ctx, d, firmID, keyID, at, staleBefore)
+	return f.Store.TouchLastUsed(ctx, d, firmID, keyID, at, ip, staleBefore)
 }
 
 // A failed last-used write denies that request (fail closed) and gives the

@@ -2,6 +2,7 @@ package keyservice
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
@@ -18,7 +19,7 @@ const (
 )
 
 // Key is a stored API key: everything but the key itself, which is never
-// stored. Zero times mean "not set".
+// stored. Zero times, an invalid LastUsedIP and empty ids mean "not set".
 type Key struct {
 	ID            string
 	FirmID        string
@@ -30,7 +31,12 @@ type Key struct {
 	RevokedAt     time.Time
 	RevokedBy     string
 	LastUsedAt    time.Time
-	Digest        apikey.Digest // HMAC-SHA-256(pepper, key)
+	LastUsedIP    netip.Addr     // the source address of the use that set LastUsedAt
+	Scopes        Scopes         // never empty once stored; a record without scopes reads as AllScopes
+	AllowedIPs    []netip.Prefix // canonical; empty: any address
+	Replaces      string         // the id of the key this one was rolled from
+	ReplacedBy    string         // the id of the key this one was rolled to
+	Digest        apikey.Digest  // HMAC-SHA-256(pepper, key)
 	PepperVersion string
 }
 
@@ -56,6 +62,8 @@ type Credential struct {
 	ExpiresAt     time.Time
 	RevokedAt     time.Time
 	LastUsedAt    time.Time
+	Scopes        Scopes         // as on the key
+	AllowedIPs    []netip.Prefix // as on the key
 	PepperVersion string
 }
 
@@ -118,10 +126,12 @@ type Store interface {
 	FindCredential(ctx context.Context, digest apikey.Digest) (Credential, error)
 
 	// TouchLastUsed sets the last-used time of the key (on its credential
-	// and on its key record) to `at`, but only if it is unset or before
-	// staleBefore; it reports whether it wrote. It never clears or changes
-	// anything else, so it cannot undo a revoke.
-	TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error)
+	// and on its key record) to `at` and the key's last-used address to ip
+	// (an invalid ip clears it: that use had no address), in one write, but
+	// only if the time is unset or before staleBefore; it reports whether it
+	// wrote. It never changes anything else, so it cannot undo a revoke or
+	// an update.
+	TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at time.Time, ip netip.Addr, staleBefore time.Time) (bool, error)
 
 	// ListAudit returns the firm's audit records, oldest first.
 	ListAudit(ctx context.Context, firmID string) ([]AuditRecord, error)

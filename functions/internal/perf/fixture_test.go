@@ -3,6 +3,7 @@ package perf_test
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -111,8 +112,8 @@ func (c *counting) FindCredential(ctx context.Context, d apikey.Digest) (keyserv
 	return c.Store.FindCredential(ctx, d)
 }
 
-func (c *counting) TouchLastUsed(ctx context.Context, d apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error) {
-	wrote, err := c.Store.TouchLastUsed(ctx, d, firmID, keyID, at, staleBefore)
+func (c *counting) TouchLastUsed(ctx context.Context, d apikey.Digest, firmID, keyID string, at time.Time, ip netip.Addr, staleBefore time.Time) (bool, error) {
+	wrote, err := c.Store.TouchLastUsed(ctx, d, firmID, keyID, at, ip, staleBefore)
 	if wrote {
 		c.mu.Lock()
 		c.writes++

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -803,10 +804,10 @@ func (c *countingStore) FindCredential(ctx context.Context, d apikey.Digest) (ke
 	return c.Store.FindCredential(ctx, d)
 }
 
-func (c *countingStore) TouchLastUsed(ctx context.Context, d apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error) {
+func (c *countingStore) TouchLastUsed(ctx context.Context, d apikey.Digest, firmID, keyID string, at time.Time, ip netip.Addr, staleBefore time.Time) (bool, error) {
 	c.calls.Add(1)
 	c.touches.Add(1)
-	wrote, err := c.Store.TouchLastUsed(ctx, d, firmID, keyID, at, staleBefore)
+	wrote, err := c.Store.TouchLastUsed(ctx, d, firmID, keyID, at, ip, staleBefore)
 	if wrote {
 		c.touchWrites.Add(1)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,9 @@ import (
 )
 
 const testSourceIP = "203.0.113.7"
+
+// testAddr is the source address of the store cases' uses of a key.
+var testAddr = netip.MustParseAddr(testSourceIP)
 
 // storePepper returns the pepper that hashes the keys the store cases
 // create directly.
@@ -44,6 +48,7 @@ func newKey(t testing.TB, firm string, created time.Time) (keyservice.Key, strin
 		Hint:          apikey.Hint(plain),
 		CreatedAt:     created,
 		CreatedBy:     "alice",
+		Scopes:        keyservice.AllScopes,
 		Digest:        pepper.Hash(plain),
 		PepperVersion: pepper.Version,
 	}, plain
@@ -61,7 +66,8 @@ func revokeAudit(k keyservice.Key, at time.Time, by string) keyservice.AuditReco
 
 func credOf(k keyservice.Key) keyservice.Credential {
 	return keyservice.Credential{FirmID: k.FirmID, KeyID: k.ID, Label: k.Label, ExpiresAt: k.ExpiresAt,
-		RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, PepperVersion: k.PepperVersion}
+		RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, Scopes: k.Scopes, AllowedIPs: k.AllowedIPs,
+		PepperVersion: k.PepperVersion}
 }
 
 // mustCreate stores k with its generate audit record and fails t on error.
@@ -162,6 +168,11 @@ func diffKey(got, want keyservice.Key) string {
 		diffTime("RevokedAt", got.RevokedAt, want.RevokedAt),
 		diffString("RevokedBy", got.RevokedBy, want.RevokedBy),
 		diffTime("LastUsedAt", got.LastUsedAt, want.LastUsedAt),
+		diffString("LastUsedIP", fmt.Sprint(got.LastUsedIP), fmt.Sprint(want.LastUsedIP)),
+		diffString("Scopes", got.Scopes.String(), want.Scopes.String()),
+		diffString("AllowedIPs", fmt.Sprint(got.AllowedIPs), fmt.Sprint(want.AllowedIPs)),
+		diffString("Replaces", got.Replaces, want.Replaces),
+		diffString("ReplacedBy", got.ReplacedBy, want.ReplacedBy),
 		diffString("PepperVersion", got.PepperVersion, want.PepperVersion),
 	)
 	if !got.Digest.Equal(want.Digest) {
@@ -178,6 +189,8 @@ func diffCred(got, want keyservice.Credential) string {
 		diffTime("ExpiresAt", got.ExpiresAt, want.ExpiresAt),
 		diffTime("RevokedAt", got.RevokedAt, want.RevokedAt),
 		diffTime("LastUsedAt", got.LastUsedAt, want.LastUsedAt),
+		diffString("Scopes", got.Scopes.String(), want.Scopes.String()),
+		diffString("AllowedIPs", fmt.Sprint(got.AllowedIPs), fmt.Sprint(want.AllowedIPs)),
 		diffString("PepperVersion", got.PepperVersion, want.PepperVersion),
 	)
 }

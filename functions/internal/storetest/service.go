@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ func RunService(t *testing.T, newStore func(t *testing.T) keyservice.Store) {
 		{"ListFilterAndPaging", testServiceList},
 		{"ExpiryReleasesSlot", testServiceExpiry},
 		{"LastUsedThrottle", testServiceLastUsed},
+		{"ScopesAndAddresses", testServiceAccess},
 		{"PepperRotation", testServicePepperRotation},
 		{"Concurrent/GenerateLimit", testServiceConcurrentGenerate},
 		{"Concurrent/Authorize", testServiceConcurrentAuthorize},
@@ -119,7 +121,7 @@ func testServiceEndToEnd(t *testing.T, s keyservice.Store) {
 	e.clock.Advance(time.Second)
 	p, err := e.svc.Authorize(ctx, plain)
 	noErr(t, "Authorize", err)
-	if p != (keyservice.Principal{FirmID: e.admin.FirmID, KeyID: k.ID, Label: k.Label}) {
+	if p != (keyservice.Principal{FirmID: e.admin.FirmID, KeyID: k.ID, Label: k.Label, Scopes: keyservice.AllScopes}) {
 		t.Fatalf("Authorize = %+v", p)
 	}
 
@@ -361,8 +363,8 @@ type touchCounter struct {
 	writes atomic.Int64
 }
 
-func (c *touchCounter) TouchLastUsed(ctx context.Context, d apikey.Digest, firmID, keyID string, at, staleBefore time.Time) (bool, error) {
-	wrote, err := c.Store.TouchLastUsed(ctx, d, firmID, keyID, at, staleBefore)
+func (c *touchCounter) TouchLastUsed(ctx context.Context, d apikey.Digest, firmID, keyID string, at time.Time, ip netip.Addr, staleBefore time.Time) (bool, error) {
+	wrote, err := c.Store.TouchLastUsed(ctx, d, firmID, keyID, at, ip, staleBefore)
 	if wrote {
 		c.writes.Add(1)
 	}
@@ -562,4 +564,59 @@ func testServiceConcurrentRevoke(t *testing.T, s keyservice.Store) {
 	if revokes != 1 {
 		t.Fatalf("%d concurrent revokes left %d revoke audit records, want 1", n, revokes)
 	}
+}
+
+// testServiceAccess: scopes and allowed addresses set at generate reach
+// the authorizer through the credential alone, a use from an address the
+// key does not allow is denied (and not recorded), and an allowed use
+// records its address.
+func testServiceAccess(t *testing.T, s keyservice.Store) {
+	ctx := context.Background()
+	e := newEnv(t, s, 10, TestPepperSet(t, "1"))
+	k, plain, err := e.svc.Generate(ctx, e.admin, keyservice.GenerateInput{Label: "Office Sync Tool",
+		Scopes: []string{"read"}, AllowedIPs: []string{"203.0.113.0/24", "2001:db8::/32"}})
+	noErr(t, "Generate", err)
+	if k.Scopes != keyservice.ScopeRead || len(k.AllowedIPs) != 2 {
+		t.Fatalf("Generate = scopes %v, allowed %v", k.Scopes, k.AllowedIPs)
+	}
+	stored, err := s.GetKey(ctx, e.admin.FirmID, k.ID)
+	noErr(t, "GetKey", err)
+	checkKey(t, "stored key", stored, k)
+
+	for _, bad := range []netip.Addr{{}, netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("2001:db9::1")} {
+		_, err := e.svc.AuthorizeFrom(ctx, plain, bad)
+		wantDenied(t, "a use from "+bad.String(), err)
+	}
+	_, err = e.svc.Authorize(ctx, plain) // a REST TOKEN event: no address
+	wantDenied(t, "a use without an address", err)
+	stored, err = s.GetKey(ctx, e.admin.FirmID, k.ID)
+	noErr(t, "GetKey", err)
+	if !stored.LastUsedAt.IsZero() || stored.LastUsedIP.IsValid() {
+		t.Fatalf("a denied use was recorded: last used %v from %v", stored.LastUsedAt, stored.LastUsedIP)
+	}
+
+	e.clock.Advance(time.Second)
+	p, err := e.svc.AuthorizeFrom(ctx, plain, netip.MustParseAddr("::ffff:203.0.113.9"))
+	noErr(t, "AuthorizeFrom an allowed (IPv4-mapped) address", err)
+	if p != (keyservice.Principal{FirmID: e.admin.FirmID, KeyID: k.ID, Label: k.Label, Scopes: keyservice.ScopeRead}) {
+		t.Fatalf("AuthorizeFrom = %+v", p)
+	}
+	stored, err = s.GetKey(ctx, e.admin.FirmID, k.ID)
+	noErr(t, "GetKey", err)
+	if !stored.LastUsedAt.Equal(e.clock.Now().UTC().Truncate(time.Millisecond)) || stored.LastUsedIP != netip.MustParseAddr("203.0.113.9") {
+		t.Fatalf("last used %v from %v; want now from 203.0.113.9", stored.LastUsedAt, stored.LastUsedIP)
+	}
+
+	// Bad scopes or addresses are refused before anything is written.
+	for _, in := range []keyservice.GenerateInput{
+		{Label: "x", Scopes: []string{}},
+		{Label: "x", Scopes: []string{"admin"}},
+		{Label: "x", AllowedIPs: []string{"10.0.0.1", "10.0.0.1/32"}},
+	} {
+		_, _, err := e.svc.Generate(ctx, e.admin, in)
+		wantCode(t, "Generate with bad access", err, keyservice.CodeInvalidRequest)
+	}
+	keys, err := s.ListKeys(ctx, e.admin.FirmID, "", 10)
+	noErr(t, "ListKeys", err)
+	checkIDs(t, "keys after refused generates", keys, k)
 }

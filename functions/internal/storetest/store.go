@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -74,7 +75,28 @@ func testCreateRoundTrip(t *testing.T, s keyservice.Store) {
 	noErr(t, "FindCredential", err)
 	checkCred(t, "FindCredential (no expiry)", cred2, credOf(k2))
 
-	checkAudit(t, s, firm, []keyservice.AuditRecord{generateAudit(k), generateAudit(k2)})
+	// Scopes and allowed addresses, in the order given, on key and
+	// credential alike.
+	k3, _ := newKey(t, firm, t0.Add(2*time.Second))
+	k3.Scopes = keyservice.ScopeRead
+	k3.AllowedIPs = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
+		netip.MustParsePrefix("10.1.2.3/32")}
+	mustCreate(t, s, k3, 10)
+	got3, err := s.GetKey(ctx, firm, k3.ID)
+	noErr(t, "GetKey", err)
+	checkKey(t, "GetKey (scopes, allowed addresses)", got3, k3)
+	cred3, err := s.FindCredential(ctx, k3.Digest)
+	noErr(t, "FindCredential", err)
+	checkCred(t, "FindCredential (scopes, allowed addresses)", cred3, credOf(k3))
+
+	// A key without scopes is refused: no key may have none.
+	k4, _ := newKey(t, firm, t0.Add(3*time.Second))
+	k4.Scopes = 0
+	if err := s.CreateKey(ctx, k4, 10, generateAudit(k4)); err == nil {
+		t.Fatalf("CreateKey of a key without scopes succeeded")
+	}
+
+	checkAudit(t, s, firm, []keyservice.AuditRecord{generateAudit(k), generateAudit(k2), generateAudit(k3)})
 }
 
 func testCreateDuplicateID(t *testing.T, s keyservice.Store) {
@@ -360,15 +382,20 @@ func testTouch(t *testing.T, s keyservice.Store) {
 	other, _ := newKey(t, firm, t0)
 	mustCreate(t, s, other, 10)
 
-	touch := func(at, staleBefore time.Time, wantWrote bool, wantLast time.Time) {
+	ipA, ipB := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")
+	var lastIP netip.Addr
+	touch := func(at, staleBefore time.Time, wantWrote bool, wantLast time.Time, ip netip.Addr) {
 		t.Helper()
-		wrote, err := s.TouchLastUsed(ctx, k.Digest, firm, k.ID, at, staleBefore)
+		wrote, err := s.TouchLastUsed(ctx, k.Digest, firm, k.ID, at, ip, staleBefore)
 		noErr(t, "TouchLastUsed", err)
 		if wrote != wantWrote {
 			t.Fatalf("TouchLastUsed(at %v, staleBefore %v) wrote = %v, want %v", at, staleBefore, wrote, wantWrote)
 		}
+		if wrote {
+			lastIP = ip
+		}
 		want := k
-		want.LastUsedAt = wantLast
+		want.LastUsedAt, want.LastUsedIP = wantLast, lastIP
 		got, err := s.GetKey(ctx, firm, k.ID)
 		noErr(t, "GetKey", err)
 		checkKey(t, "key after TouchLastUsed", got, want)
@@ -377,10 +404,13 @@ func testTouch(t *testing.T, s keyservice.Store) {
 		checkCred(t, "credential after TouchLastUsed", cred, credOf(want))
 	}
 	t1 := t0.Add(10*time.Second + 7*time.Millisecond)
-	touch(t1, t1.Add(-time.Minute), true, t1)                                                                         // unset: writes
-	touch(t1.Add(30*time.Second), t1.Add(-30*time.Second), false, t1)                                                 // fresh: no write
-	touch(t1.Add(time.Minute), t1, false, t1)                                                                         // equal to staleBefore: not before it
-	touch(t1.Add(time.Minute+time.Millisecond), t1.Add(time.Millisecond), true, t1.Add(time.Minute+time.Millisecond)) // stale: writes
+	t2 := t1.Add(time.Minute + time.Millisecond)
+	touch(t1, t1.Add(-time.Minute), true, t1, ipA)                                                // unset: writes time and address
+	touch(t1.Add(30*time.Second), t1.Add(-30*time.Second), false, t1, ipB)                        // fresh: no write, address kept
+	touch(t1.Add(time.Minute), t1, false, t1, ipB)                                                // equal to staleBefore: not before it
+	touch(t2, t1.Add(time.Millisecond), true, t2, ipB)                                            // stale: writes, IPv6 too
+	touch(t2.Add(time.Minute), t2.Add(time.Millisecond), true, t2.Add(time.Minute), netip.Addr{}) // a use without address clears it
+	touch(t2.Add(2*time.Minute), t2.Add(time.Minute+time.Millisecond), true, t2.Add(2*time.Minute), ipA)
 
 	got, err := s.GetKey(ctx, firm, other.ID)
 	noErr(t, "GetKey", err)
@@ -393,7 +423,7 @@ func testTouchUnknown(t *testing.T, s keyservice.Store) {
 	firm := NewFirmID(t)
 	at := baseTime()
 	d, id := randomDigest(t), NewID(t, at)
-	wrote, err := s.TouchLastUsed(ctx, d, firm, id, at, at)
+	wrote, err := s.TouchLastUsed(ctx, d, firm, id, at, testAddr, at)
 	if err != nil && !errors.Is(err, keyservice.ErrNotFound) {
 		t.Fatalf("TouchLastUsed of an unknown key: %v", err)
 	}
@@ -419,7 +449,7 @@ func testTouchKeepsRevoke(t *testing.T, s keyservice.Store) {
 
 	// Used, then revoked: the revoke keeps the last-used time.
 	used := t0.Add(time.Second)
-	_, err := s.TouchLastUsed(ctx, k.Digest, firm, k.ID, used, used)
+	_, err := s.TouchLastUsed(ctx, k.Digest, firm, k.ID, used, testAddr, used)
 	noErr(t, "TouchLastUsed", err)
 	revoked := t0.Add(2 * time.Second)
 	_, err = s.RevokeKey(ctx, firm, k.ID, revoked, "bob", revokeAudit(k, revoked, "bob"))
@@ -427,10 +457,10 @@ func testTouchKeepsRevoke(t *testing.T, s keyservice.Store) {
 
 	// Touched after the revoke (a use that raced it): still revoked.
 	late := t0.Add(5 * time.Minute)
-	wrote, err := s.TouchLastUsed(ctx, k.Digest, firm, k.ID, late, late)
+	wrote, err := s.TouchLastUsed(ctx, k.Digest, firm, k.ID, late, testAddr, late)
 	noErr(t, "TouchLastUsed after revoke", err)
 	want := k
-	want.RevokedAt, want.RevokedBy, want.LastUsedAt = revoked, "bob", used
+	want.RevokedAt, want.RevokedBy, want.LastUsedAt, want.LastUsedIP = revoked, "bob", used, testAddr
 	if wrote {
 		want.LastUsedAt = late
 	}
@@ -593,7 +623,7 @@ func testConcurrentRevokeTouch(t *testing.T, s keyservice.Store) {
 			}
 			for j := 0; j < touches; j++ {
 				at := t0.Add(time.Duration(i*touches+j+1) * time.Millisecond)
-				if _, err := s.TouchLastUsed(ctx, k.Digest, firm, k.ID, at, at); err != nil {
+				if _, err := s.TouchLastUsed(ctx, k.Digest, firm, k.ID, at, testAddr, at); err != nil {
 					touchErrs[i] = err
 					return
 				}
@@ -699,7 +729,7 @@ func testConcurrentTouch(t *testing.T, s keyservice.Store) {
 	at := t0.Add(time.Second)
 	wrote := make([]bool, n)
 	errs := make([]error, n)
-	run(n, func(i int) { wrote[i], errs[i] = s.TouchLastUsed(ctx, k.Digest, firm, k.ID, at, at) })
+	run(n, func(i int) { wrote[i], errs[i] = s.TouchLastUsed(ctx, k.Digest, firm, k.ID, at, testAddr, at) })
 	writes := 0
 	for i := range errs {
 		noErr(t, "concurrent TouchLastUsed", errs[i])
@@ -711,7 +741,7 @@ func testConcurrentTouch(t *testing.T, s keyservice.Store) {
 		t.Fatalf("%d concurrent touches with the same staleBefore wrote %d times, want at most 1", n, writes)
 	}
 	want := k
-	want.LastUsedAt = at
+	want.LastUsedAt, want.LastUsedIP = at, testAddr
 	got, err := s.GetKey(ctx, firm, k.ID)
 	noErr(t, "GetKey", err)
 	checkKey(t, "key after concurrent touches", got, want)
