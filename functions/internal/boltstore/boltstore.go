@@ -116,6 +116,9 @@ func parseTime(s string) (time.Time, error) {
 	}
 	t, err := time.Parse(timeLayout, s)
 	if err != nil {
+		if lt, ok := keyservice.LegacyTime(s); ok {
+			return lt, nil
+		}
 		return time.Time{}, fmt.Errorf("boltstore: bad stored time: %w", err)
 	}
 	return t.UTC(), nil
@@ -408,12 +411,13 @@ func (s *Store) ListKeys(ctx context.Context, firmID, afterID string, limit int)
 		}
 		for ; id != nil && len(out) < limit; id, raw = c.Prev() {
 			var rec keyRecord
-			if err := json.Unmarshal(raw, &rec); err != nil {
-				return fmt.Errorf("boltstore: decode key %s: %w", id, err)
+			err := json.Unmarshal(raw, &rec)
+			var k keyservice.Key
+			if err == nil {
+				k, err = rec.key()
 			}
-			k, err := rec.key()
 			if err != nil {
-				return err
+				k = keyservice.Key{ID: string(id), FirmID: firmID, Unreadable: fmt.Errorf("boltstore: decode key: %w", err)}
 			}
 			out = append(out, k)
 		}
@@ -492,14 +496,14 @@ func (s *Store) ReleaseExpired(ctx context.Context, firmID string, now time.Time
 		err := keys.ForEach(func(id, raw []byte) error {
 			var rec keyRecord
 			if err := json.Unmarshal(raw, &rec); err != nil {
-				return fmt.Errorf("boltstore: decode key %s: %w", id, err)
+				return nil // unreadable: left as it is, like an unexpired key
 			}
 			if rec.Released || rec.RevokedAt != "" || rec.ExpiresAt == "" {
 				return nil
 			}
 			exp, err := parseTime(rec.ExpiresAt)
 			if err != nil {
-				return err
+				return nil
 			}
 			if exp.After(now) {
 				return nil

@@ -39,6 +39,16 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestStoredTimes(t *testing.T) {
+	storetest.RunStoredTimes(t, func(t *testing.T) keyservice.Store {
+		return openStore(t, filepath.Join(t.TempDir(), "keys.db"))
+	}, func(t *testing.T, s keyservice.Store, k keyservice.Key, raw string) {
+		if err := boltstore.SetStoredExpiresAt(s.(*boltstore.Store), k, raw); err != nil {
+			t.Fatalf("SetStoredExpiresAt: %v", err)
+		}
+	})
+}
+
 // TestSharedStore runs the suite again with every sub-test on one file, as
 // the local server runs: firms must not see each other.
 func TestSharedStore(t *testing.T) {

@@ -39,6 +39,36 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestStoredTimes(t *testing.T) {
+	tables := map[keyservice.Store]storedTable{}
+	storetest.RunStoredTimes(t, func(t *testing.T) keyservice.Store {
+		s, client, table := newStore(t)
+		tables[s] = storedTable{client, table}
+		return s
+	}, func(t *testing.T, s keyservice.Store, k keyservice.Key, raw string) {
+		st := tables[s]
+		for _, key := range []map[string]types.AttributeValue{
+			{ddbstore.PartitionKey: &types.AttributeValueMemberS{Value: "FIRM#" + k.FirmID}, ddbstore.SortKey: &types.AttributeValueMemberS{Value: "KEY#" + k.ID}},
+			{ddbstore.PartitionKey: &types.AttributeValueMemberS{Value: "CRED#" + k.Digest.String()}, ddbstore.SortKey: &types.AttributeValueMemberS{Value: "CRED"}},
+		} {
+			_, err := st.client.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+				TableName: aws.String(st.table), Key: key,
+				UpdateExpression:          aws.String("SET expiresAt = :v"),
+				ConditionExpression:       aws.String("attribute_exists(" + ddbstore.PartitionKey + ")"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: raw}},
+			})
+			if err != nil {
+				t.Fatalf("UpdateItem: %v", err)
+			}
+		}
+	})
+}
+
+type storedTable struct {
+	client *dynamodb.Client
+	table  string
+}
+
 // TestTemplateMatchesStore is the contract between template.yaml and the
 // code: the KeysTable key schema is exactly the one the store relies on.
 func TestTemplateMatchesStore(t *testing.T) {

@@ -135,6 +135,9 @@ func (d *decoder) time(name string) time.Time {
 	}
 	t, err := time.Parse(TimeLayout, s)
 	if err != nil {
+		if lt, ok := keyservice.LegacyTime(s); ok {
+			return lt
+		}
 		d.fail(fmt.Errorf("attribute %s: %w", name, err))
 	}
 	return t

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -271,7 +272,11 @@ func (s *Store) ListKeys(ctx context.Context, firmID, afterID string, limit int)
 	err := s.query(ctx, firmID, keyPrefix, false, start, limit, func(it item) error {
 		k, err := decodeKey(it)
 		if err != nil {
-			return err
+			id, _ := it[SortKey].(*types.AttributeValueMemberS)
+			k = storedKey{Key: keyservice.Key{FirmID: firmID, Unreadable: err}}
+			if id != nil {
+				k.ID = strings.TrimPrefix(id.Value, keyPrefix)
+			}
 		}
 		keys = append(keys, k.Key)
 		return nil
@@ -378,7 +383,7 @@ func (s *Store) ReleaseExpired(ctx context.Context, firmID string, now time.Time
 	err := s.query(ctx, firmID, keyPrefix, true, nil, 0, func(it item) error {
 		k, err := decodeKey(it)
 		if err != nil {
-			return err
+			return nil // unreadable: left as it is, like an unexpired key
 		}
 		if !k.Released && k.RevokedAt.IsZero() && !k.ExpiresAt.IsZero() && !k.ExpiresAt.After(now) {
 			due = append(due, k)

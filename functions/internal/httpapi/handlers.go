@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
-	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
@@ -154,9 +153,9 @@ func readGenerateBody(w http.ResponseWriter, r *http.Request) (keyservice.Genera
 	}
 	in := keyservice.GenerateInput{Label: body.Label, Scopes: listOf(body.Scopes), AllowedIPs: listOf(body.AllowedIPs)}
 	if body.ExpiresAt.Set && !body.ExpiresAt.Null {
-		t, err := time.Parse(time.RFC3339, body.ExpiresAt.Value)
+		t, err := keyservice.ParseExpiresAt(body.ExpiresAt.Value)
 		if err != nil {
-			return keyservice.GenerateInput{}, invalid("expiresAt must be an RFC 3339 timestamp, such as 2030-01-31T00:00:00Z.")
+			return keyservice.GenerateInput{}, err
 		}
 		in.ExpiresAt = &t
 	}

@@ -145,9 +145,8 @@ func (s *Service) Generate(ctx context.Context, admin Admin, in GenerateInput) (
 	now := s.now()
 	var expires time.Time
 	if in.ExpiresAt != nil {
-		expires = in.ExpiresAt.UTC().Truncate(time.Millisecond)
-		if !expires.After(now) {
-			return Key{}, "", Errorf(CodeInvalidRequest, "expiresAt must be in the future.")
+		if expires, err = CheckExpiresAt(*in.ExpiresAt, now); err != nil {
+			return Key{}, "", err
 		}
 	}
 	scopes := AllScopes
@@ -268,6 +267,13 @@ func (s *Service) List(ctx context.Context, admin Admin, in ListInput) (Page, er
 			return Page{}, Internal(fmt.Errorf("list keys: %w", err))
 		}
 		for i := range keys {
+			if keys[i].Unreadable != nil {
+				// Skipped, not fatal: the rest of the firm's keys stay
+				// listable. Logged with ids only, never a label.
+				s.log.ErrorContext(ctx, "unreadable key record skipped", "firmId", admin.FirmID,
+					"keyId", keys[i].ID, "error", keys[i].Unreadable)
+				continue
+			}
 			if status != "all" && string(keys[i].StatusAt(now)) != status {
 				continue
 			}

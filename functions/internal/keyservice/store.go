@@ -38,6 +38,11 @@ type Key struct {
 	ReplacedBy    string         // the id of the key this one was rolled to
 	Digest        apikey.Digest  // HMAC-SHA-256(pepper, key)
 	PepperVersion string
+
+	// Unreadable is set, by ListKeys only, on a stored record that could not
+	// be decoded; then only ID and FirmID are set. It holds the decoding
+	// error, which names attributes, never their values' key material.
+	Unreadable error
 }
 
 // StatusAt returns the key's status at time now.
@@ -106,7 +111,9 @@ type Store interface {
 
 	// ListKeys returns up to limit keys of the firm, ordered by id
 	// descending (ids sort by creation time, so newest first), starting
-	// strictly after the id afterID ("" starts at the newest).
+	// strictly after the id afterID ("" starts at the newest). A record it
+	// cannot decode is returned in its place with Unreadable set, so one
+	// damaged record never fails a whole listing.
 	ListKeys(ctx context.Context, firmID, afterID string, limit int) ([]Key, error)
 
 	// RevokeKey marks the key and its credential revoked at `at` by `by`,
@@ -119,6 +126,7 @@ type Store interface {
 	// ReleaseExpired releases the count of every counted, unrevoked key of
 	// the firm that expired at or before now, and returns how many it
 	// released. Each key is released at most once, even under races.
+	// A record it cannot decode is left as it is.
 	ReleaseExpired(ctx context.Context, firmID string, now time.Time) (int, error)
 
 	// FindCredential returns the credential stored under digest, or

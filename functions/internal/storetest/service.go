@@ -26,6 +26,7 @@ func RunService(t *testing.T, newStore func(t *testing.T) keyservice.Store) {
 		{"Isolation", testServiceIsolation},
 		{"ListFilterAndPaging", testServiceList},
 		{"ExpiryReleasesSlot", testServiceExpiry},
+		{"ExpiresAtRoundTrip", testServiceExpiresAtRoundTrip},
 		{"LastUsedThrottle", testServiceLastUsed},
 		{"ScopesAndAddresses", testServiceAccess},
 		{"PepperRotation", testServicePepperRotation},
