@@ -1,24 +1,33 @@
-// Command authorizer is the Lambda authorizer for API keys. It answers HTTP
-// API payload 2.0 events with simple responses and REST API TOKEN and
-// REQUEST events with IAM policies (package authorizer).
+// Command authorizer is the Lambda authorizer for API keys (package
+// authorizer): it answers HTTP API payload 2.0 and REST API TOKEN and
+// REQUEST events.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/kudurrustone/apikeys/functions/internal/authorizer"
-	"github.com/kudurrustone/apikeys/functions/internal/config"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
+	"github.com/kudurrustone/apikeys/functions/internal/wiring"
 )
 
 func main() {
-	deps, err := config.Setup(context.Background(), os.Getenv, os.Stdout, config.StoreAndPepper)
+	st, err1 := settings.ReadStore(os.Getenv)
+	pep, err2 := settings.ReadPepper(os.Getenv)
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintln(os.Stderr, "authorizer:", err)
+		os.Exit(1)
+	}
+	log := settings.NewLogger(os.Stdout, st.LogLevel)
+	deps, err := wiring.New(context.Background(), st, wiring.Options{Pepper: &pep, WarmUp: true}, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "authorizer:", err)
 		os.Exit(1)
 	}
-	lambda.Start(authorizer.New(deps.Service, deps.Log))
+	lambda.Start(authorizer.New(deps.Service, log))
 }

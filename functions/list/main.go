@@ -10,16 +10,32 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
-	"github.com/kudurrustone/apikeys/functions/internal/config"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/samlocal"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
+	"github.com/kudurrustone/apikeys/functions/internal/wiring"
 )
 
 func main() {
-	deps, err := config.Setup(context.Background(), os.Getenv, os.Stdout, config.StoreOnly)
+	st, err := settings.ReadStore(os.Getenv)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "list:", err)
-		os.Exit(1)
+		fail(err)
 	}
-	api := httpapi.New(deps.Service, deps.Config.Identity, deps.Log)
-	lambda.Start(deps.LocalAdmin.Wrap(httpadapter.NewV2(api.Handler(httpapi.FunctionList)).ProxyWithContext))
+	log := settings.NewLogger(os.Stdout, st.LogLevel)
+	local, err := samlocal.FromEnv(os.Getenv, log)
+	if err != nil {
+		fail(err)
+	}
+	deps, err := wiring.New(context.Background(), st, wiring.Options{}, log)
+	if err != nil {
+		fail(err)
+	}
+	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log)
+	lambda.Start(local.Wrap(httpadapter.NewV2(api.Handler(httpapi.FunctionList)).ProxyWithContext))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "list:", err)
+	os.Exit(1)
 }

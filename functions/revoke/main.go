@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -13,17 +14,34 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/kudurrustone/apikeys/functions/internal/authcache"
-	"github.com/kudurrustone/apikeys/functions/internal/config"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/samlocal"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
+	"github.com/kudurrustone/apikeys/functions/internal/wiring"
 )
 
 func main() {
-	deps, err := config.Setup(context.Background(), os.Getenv, os.Stdout, config.StoreOnly)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "revoke:", err)
-		os.Exit(1)
+	st, err1 := settings.ReadStore(os.Getenv)
+	reset, err2 := settings.ReadCacheReset(os.Getenv)
+	if err := errors.Join(err1, err2); err != nil {
+		fail(err)
 	}
-	reset := authcache.New(deps)
-	api := httpapi.New(deps.Service, deps.Config.Identity, deps.Log, httpapi.WithRevokeHook(reset.Reset))
-	lambda.Start(deps.LocalAdmin.Wrap(httpadapter.NewV2(api.Handler(httpapi.FunctionRevoke)).ProxyWithContext))
+	log := settings.NewLogger(os.Stdout, st.LogLevel)
+	local, err := samlocal.FromEnv(os.Getenv, log)
+	if err != nil {
+		fail(err)
+	}
+	deps, err := wiring.New(context.Background(), st, wiring.Options{}, log)
+	if err != nil {
+		fail(err)
+	}
+	resetter := authcache.New(deps.AWS, reset, st.SAMLocal, log)
+	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log, httpapi.WithRevokeHook(resetter.Reset))
+	lambda.Start(local.Wrap(httpadapter.NewV2(api.Handler(httpapi.FunctionRevoke)).ProxyWithContext))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "revoke:", err)
+	os.Exit(1)
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
-	"github.com/kudurrustone/apikeys/functions/internal/config"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
 
 // ResetAuthorizersCacheAPI is the part of the API Gateway v2 client the
@@ -43,19 +43,19 @@ type Resetter struct {
 // cfg.APIID/cfg.StageName when set; otherwise the one the request came
 // through (its gateway context). Under `sam local` there is no real API, so
 // it does nothing.
-func New(d *config.Deps) *Resetter {
-	client := apigatewayv2.NewFromConfig(d.AWS, func(o *apigatewayv2.Options) {
-		if d.Config.APIGatewayEndpoint != "" {
-			o.BaseEndpoint = aws.String(d.Config.APIGatewayEndpoint)
+func New(awsCfg aws.Config, cfg settings.CacheReset, samLocal bool, log *slog.Logger) *Resetter {
+	client := apigatewayv2.NewFromConfig(awsCfg, func(o *apigatewayv2.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.RetryMaxAttempts = 2
 	})
-	return NewWith(client, d.Config, d.Log)
+	return NewWith(client, cfg, samLocal, log)
 }
 
 // NewWith is New over any client (tests).
-func NewWith(client ResetAuthorizersCacheAPI, cfg config.Config, log *slog.Logger) *Resetter {
-	return &Resetter{client: client, apiID: cfg.APIID, stage: cfg.StageName, disabled: cfg.SAMLocal, log: log}
+func NewWith(client ResetAuthorizersCacheAPI, cfg settings.CacheReset, samLocal bool, log *slog.Logger) *Resetter {
+	return &Resetter{client: client, apiID: cfg.APIID, stage: cfg.StageName, disabled: samLocal, log: log}
 }
 
 // Reset resets the authorizer cache; it has the signature of

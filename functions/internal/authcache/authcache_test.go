@@ -15,8 +15,8 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/kudurrustone/apikeys/functions/internal/authcache"
-	"github.com/kudurrustone/apikeys/functions/internal/config"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
 
 type fakeReset struct {
@@ -52,7 +52,8 @@ func TestReset(t *testing.T) {
 	key := keyservice.Key{ID: "01KAZ7Q3M8V6J2N4P5R6S7T8V9", FirmID: "acme"}
 	tests := []struct {
 		name      string
-		cfg       config.Config
+		cfg       settings.CacheReset
+		samLocal  bool
 		ctx       func(t *testing.T) context.Context
 		err       error
 		wantCalls []string
@@ -60,10 +61,10 @@ func TestReset(t *testing.T) {
 	}{
 		{name: "stage of the request", ctx: func(t *testing.T) context.Context { return gatewayContext(t, "api1", "$default") },
 			wantCalls: []string{"api1/$default"}, wantLog: "authorizer cache reset"},
-		{name: "stage from the environment wins", cfg: config.Config{APIID: "api2", StageName: "prod"},
+		{name: "stage from the environment wins", cfg: settings.CacheReset{APIID: "api2", StageName: "prod"},
 			ctx: func(t *testing.T) context.Context { return gatewayContext(t, "api1", "$default") }, wantCalls: []string{"api2/prod"}},
 		{name: "no stage known", ctx: func(*testing.T) context.Context { return context.Background() }, wantLog: "not reset"},
-		{name: "skipped under sam local", cfg: config.Config{SAMLocal: true},
+		{name: "skipped under sam local", samLocal: true,
 			ctx: func(t *testing.T) context.Context { return gatewayContext(t, "api1", "$default") }, wantLog: "skipped"},
 		{name: "failure is logged, not fatal", err: errors.New("AccessDenied"),
 			ctx:       func(t *testing.T) context.Context { return gatewayContext(t, "api1", "$default") },
@@ -74,7 +75,7 @@ func TestReset(t *testing.T) {
 			var buf bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			f := &fakeReset{err: tt.err}
-			authcache.NewWith(f, tt.cfg, log).Reset(tt.ctx(t), key)
+			authcache.NewWith(f, tt.cfg, tt.samLocal, log).Reset(tt.ctx(t), key)
 			if strings.Join(f.calls, ",") != strings.Join(tt.wantCalls, ",") {
 				t.Errorf("calls = %v, want %v", f.calls, tt.wantCalls)
 			}

@@ -1,7 +1,6 @@
 package localserver
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
-	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
 
 // Defaults of Config.
@@ -26,11 +25,11 @@ const (
 const (
 	EnvAddr             = "KST_ADDR"
 	EnvDataDir          = "KST_DATA"
-	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
-	EnvTable            = "TABLE_NAME"
-	EnvMaxActiveKeys    = "MAX_ACTIVE_KEYS"
-	EnvLogLevel         = "LOG_LEVEL"
-	EnvRegion           = "AWS_REGION"
+	EnvDynamoDBEndpoint = settings.EnvDynamoDBEndpoint
+	EnvTable            = settings.EnvTableName
+	EnvMaxActiveKeys    = settings.EnvMaxActiveKeys
+	EnvLogLevel         = settings.EnvLogLevel
+	EnvRegion           = settings.EnvAWSRegion
 )
 
 // Config is the local server's configuration.
@@ -68,13 +67,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		return def
 	}
-	maxKeys := keyservice.DefaultMaxActiveKeys
-	if v := getenv(EnvMaxActiveKeys); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return Config{}, fmt.Errorf("localserver: %s=%q is not a positive integer", EnvMaxActiveKeys, v)
-		}
-		maxKeys = n
+	maxKeys, err := settings.MaxActiveKeys(getenv(EnvMaxActiveKeys))
+	if err != nil {
+		return Config{}, fmt.Errorf("localserver: %w", err)
 	}
 	cfg := Config{Identity: identity.ConfigFromEnv(getenv), Getenv: getenv}
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
@@ -98,13 +93,13 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("localserver: unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if cfg.MaxActiveKeys < 1 {
-		return Config{}, errors.New("localserver: -max-active-keys must be at least 1")
+	if _, err := settings.MaxActiveKeys(strconv.Itoa(cfg.MaxActiveKeys)); err != nil {
+		return Config{}, fmt.Errorf("localserver: -max-active-keys: %w", err)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return Config{}, fmt.Errorf("localserver: log level %q: %w", *logLevel, err)
+	level, err := settings.LogLevel(*logLevel)
+	if err != nil {
+		return Config{}, fmt.Errorf("localserver: -log-level: %w", err)
 	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = settings.NewLogger(stderr, level)
 	return cfg, nil
 }

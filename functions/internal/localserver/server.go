@@ -25,7 +25,6 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
-	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 )
 
 // Files in the data folder.
@@ -68,7 +67,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	log.Info("token signing key loaded", "path", filepath.Join(cfg.DataDir, SigningKeyFile), "created", created, "kid", tokens.kid)
 
-	peppers, err := pepper.Local(pepper.LocalConfig{
+	peppers, err := LoadPepper(PepperConfig{
 		Path:   filepath.Join(cfg.DataDir, PepperFile),
 		Getenv: cfg.Getenv,
 		Logger: log,

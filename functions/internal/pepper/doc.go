@@ -1,7 +1,7 @@
 // Package pepper supplies the pepper set that keys are hashed with: from AWS
 // Secrets Manager in the Lambda functions (cached in memory, refreshed on a
-// schedule), from a local file or environment variable for `make run`, or a
-// fixed set in tests.
+// schedule), or a fixed set (sam local's LOCAL_PEPPER, tests; the local
+// server's pepper file is package localserver's).
 //
 // The secret value is a JSON object: "current" names the version that hashes
 // new keys, every other member is a version and its pepper, e.g.

@@ -593,39 +593,6 @@ func TestNewSecretsManagerValidates(t *testing.T) {
 	}
 }
 
-func TestConfigFromEnv(t *testing.T) {
-	tests := []struct {
-		name    string
-		env     map[string]string
-		want    pepper.SecretsManagerConfig
-		wantErr string
-	}{
-		{"defaults", map[string]string{"PEPPER_SECRET_ARN": "arn:x"}, pepper.SecretsManagerConfig{SecretID: "arn:x"}, ""},
-		{"durations", map[string]string{"PEPPER_SECRET_ARN": "s", "PEPPER_REFRESH": "90s", "PEPPER_GRACE": "2h"},
-			pepper.SecretsManagerConfig{SecretID: "s", Refresh: 90 * time.Second, Grace: 2 * time.Hour}, ""},
-		{"missing secret", map[string]string{}, pepper.SecretsManagerConfig{}, "PEPPER_SECRET_ARN is not set"},
-		{"bad refresh", map[string]string{"PEPPER_SECRET_ARN": "s", "PEPPER_REFRESH": "5"}, pepper.SecretsManagerConfig{}, "PEPPER_REFRESH"},
-		{"negative grace", map[string]string{"PEPPER_SECRET_ARN": "s", "PEPPER_GRACE": "-1h"}, pepper.SecretsManagerConfig{}, "PEPPER_GRACE"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := pepper.ConfigFromEnv(func(k string) string { return tc.env[k] })
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.SecretID != tc.want.SecretID || got.Refresh != tc.want.Refresh || got.Grace != tc.want.Grace {
-				t.Errorf("got %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
 func BenchmarkPeppersCached(b *testing.B) {
 	f := newFixture(b, pepper.SecretsManagerConfig{})
 	f.fake.SetSecret(secretName, secretV12)
@@ -674,5 +641,16 @@ func BenchmarkPeppersCachedRealClock(b *testing.B) {
 		if _, err := src.Peppers(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestStatic(t *testing.T) {
+	set := mustSet(t, "1", map[string]string{"1": pepper1})
+	got := mustPeppers(t, pepper.Static(set))
+	if got.Current().Version != "1" {
+		t.Errorf("current = %q", got.Current().Version)
+	}
+	if _, err := pepper.Static(apikey.PepperSet{}).Peppers(t.Context()); !errors.Is(err, pepper.ErrUnavailable) {
+		t.Errorf("empty static set: err = %v, want ErrUnavailable", err)
 	}
 }

@@ -33,14 +33,15 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
 
 // Environment variables.
 const (
-	EnvSAMLocal  = "AWS_SAM_LOCAL"        // "true" under sam local (set by the SAM CLI)
-	EnvPublicKey = "LOCAL_JWT_PUBLIC_KEY" // RSA public key: PEM, or base64 of the PKIX DER
-	EnvIssuer    = "LOCAL_JWT_ISSUER"     // default DefaultIssuer
-	EnvAudience  = "LOCAL_JWT_AUDIENCE"   // default DefaultAudience
+	EnvSAMLocal  = settings.EnvSAMLocal          // "true" under sam local (set by the SAM CLI)
+	EnvPublicKey = settings.EnvLocalJWTPublicKey // RSA public key: PEM, or base64 of the PKIX DER
+	EnvIssuer    = settings.EnvLocalJWTIssuer    // default DefaultIssuer
+	EnvAudience  = settings.EnvLocalJWTAudience  // default DefaultAudience
 )
 
 // Defaults: what `make run`'s POST /dev/token puts in its tokens, so a token

@@ -15,12 +15,13 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/authorizer"
-	"github.com/kudurrustone/apikeys/functions/internal/config"
 	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
 	"github.com/kudurrustone/apikeys/functions/internal/smfake"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/wiring"
 )
 
 const (
@@ -180,7 +181,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 		checkInvariants(t, env.snapshot(t))
 	})
 
-	t.Run("cold start of the real wiring (config.Build)", func(t *testing.T) {
+	t.Run("cold start of the real wiring (wiring.New)", func(t *testing.T) {
 		sm := smfake.New(t)
 		sm.SetSecret("pepper", secretV1)
 		sm.SetUnavailable(true)
@@ -197,16 +198,23 @@ func TestFailClosedSecretsManager(t *testing.T) {
 			"PEPPER_SECRET_ARN": sm.ARN("pepper"), "SECRETSMANAGER_ENDPOINT": sm.URL(),
 		}
 		logs := &syncBuffer{}
-		deps, err := config.Setup(ctx, func(k string) string {
+		getenv := func(k string) string {
 			if v, ok := env2[k]; ok {
 				return v
 			}
 			return os.Getenv(k)
-		}, logs, config.StoreAndPepper)
-		if err != nil {
-			t.Fatalf("config.Setup: %v", err)
 		}
-		h := authorizer.New(deps.Service, deps.Log)
+		st, err1 := settings.ReadStore(getenv)
+		pep, err2 := settings.ReadPepper(getenv)
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		log := settings.NewLogger(logs, st.LogLevel)
+		deps, err := wiring.New(ctx, st, wiring.Options{Pepper: &pep, WarmUp: true}, log)
+		if err != nil {
+			t.Fatalf("wiring.New: %v", err)
+		}
+		h := authorizer.New(deps.Service, log)
 		for _, ev := range [][]byte{httpAuthEvent(map[string]string{"authorization": "Bearer " + k.Key}), restTokenEvent("Bearer " + k.Key)} {
 			out, err := h.Invoke(ctx, ev)
 			if ok, _, _ := verdict(t, out, err); ok {

@@ -1,4 +1,4 @@
-package pepper_test
+package localserver_test
 
 import (
 	"errors"
@@ -10,24 +10,26 @@ import (
 	"testing"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+	"github.com/kudurrustone/apikeys/functions/internal/localserver"
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func noEnv(string) string { return "" }
 
-func localCfg(path string, getenv func(string) string) pepper.LocalConfig {
-	return pepper.LocalConfig{Path: path, Getenv: getenv, Logger: slog.New(slog.DiscardHandler)}
+func localCfg(path string, getenv func(string) string) localserver.PepperConfig {
+	return localserver.PepperConfig{Path: path, Getenv: getenv, Logger: slog.New(slog.DiscardHandler)}
 }
 
 func TestLocalFileCreatedAndReused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), ".data")
 	path := filepath.Join(dir, "pepper.json")
 
-	first, err := pepper.Local(localCfg(path, noEnv))
+	first, err := localserver.LoadPepper(localCfg(path, noEnv))
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	set := mustPeppers(t, first)
+	set := testkit.LoadPeppers(t, first)
 	if v := set.Current().Version; v != "1" {
 		t.Errorf("current = %q, want 1", v)
 	}
@@ -57,12 +59,12 @@ func TestLocalFileCreatedAndReused(t *testing.T) {
 	}
 
 	// Second run: same pepper, file untouched.
-	second, err := pepper.Local(localCfg(path, noEnv))
+	second, err := localserver.LoadPepper(localCfg(path, noEnv))
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	key := newKey(t)
-	if mustPeppers(t, second).Current().Hash(key) != set.Current().Hash(key) {
+	key := testkit.Key(t)
+	if testkit.LoadPeppers(t, second).Current().Hash(key) != set.Current().Hash(key) {
 		t.Error("second run uses a different pepper")
 	}
 	again, _ := os.ReadFile(path)
@@ -71,11 +73,11 @@ func TestLocalFileCreatedAndReused(t *testing.T) {
 	}
 
 	// A different directory gets a different random pepper.
-	other, err := pepper.Local(localCfg(filepath.Join(t.TempDir(), "p.json"), noEnv))
+	other, err := localserver.LoadPepper(localCfg(filepath.Join(t.TempDir(), "p.json"), noEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mustPeppers(t, other).Current().Hash(key) == set.Current().Hash(key) {
+	if testkit.LoadPeppers(t, other).Current().Hash(key) == set.Current().Hash(key) {
 		t.Error("two fresh pepper files hold the same pepper")
 	}
 }
@@ -87,10 +89,10 @@ func TestLocalFileRefused(t *testing.T) {
 		content string
 		want    string
 	}{
-		{"world readable", 0o644, secretV1, "chmod 600"},
-		{"group readable", 0o640, secretV1, "chmod 600"},
-		{"group writable", 0o620, secretV1, "chmod 600"},
-		{"malformed", 0o600, `{"current":"1","1":"` + pepper1, "not valid JSON"},
+		{"world readable", 0o644, testkit.SecretV1, "chmod 600"},
+		{"group readable", 0o640, testkit.SecretV1, "chmod 600"},
+		{"group writable", 0o620, testkit.SecretV1, "chmod 600"},
+		{"malformed", 0o600, `{"current":"1","1":"` + testkit.Pepper1, "not valid JSON"},
 		{"short pepper", 0o600, `{"current":"1","1":"tooshort"}`, "shorter than 16 bytes"},
 	}
 	for _, tc := range tests {
@@ -102,11 +104,11 @@ func TestLocalFileRefused(t *testing.T) {
 			if err := os.Chmod(path, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			_, err := pepper.Local(localCfg(path, noEnv))
+			_, err := localserver.LoadPepper(localCfg(path, noEnv))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one saying %q", err, tc.want)
 			}
-			for _, s := range []string{pepper1, "tooshort"} {
+			for _, s := range []string{testkit.Pepper1, "tooshort"} {
 				if strings.Contains(err.Error(), s) {
 					t.Errorf("error %q contains the pepper", err)
 				}
@@ -117,11 +119,11 @@ func TestLocalFileRefused(t *testing.T) {
 
 func TestLocalEnv(t *testing.T) {
 	fileSet := func(t *testing.T, path string) apikey.PepperSet {
-		src, err := pepper.Local(localCfg(path, noEnv))
+		src, err := localserver.LoadPepper(localCfg(path, noEnv))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return mustPeppers(t, src)
+		return testkit.LoadPeppers(t, src)
 	}
 	tests := []struct {
 		name    string
@@ -130,28 +132,28 @@ func TestLocalEnv(t *testing.T) {
 		want    apikey.PepperSet
 		wantErr string
 	}{
-		{"JSON", "", secretV12, mustSet(t, "2", map[string]string{"1": pepper1, "2": pepper2}), ""},
-		{"raw pepper is version 1", "", pepper2, mustSet(t, "1", map[string]string{"1": pepper2}), ""},
-		{"custom variable", "MY_PEPPER", secretV1, mustSet(t, "1", map[string]string{"1": pepper1}), ""},
+		{"JSON", "", testkit.SecretV12, testkit.PepperSet(t, "2", map[string]string{"1": testkit.Pepper1, "2": testkit.Pepper2}), ""},
+		{"raw pepper is version 1", "", testkit.Pepper2, testkit.PepperSet(t, "1", map[string]string{"1": testkit.Pepper2}), ""},
+		{"custom variable", "MY_PEPPER", testkit.SecretV1, testkit.PepperSet(t, "1", map[string]string{"1": testkit.Pepper1}), ""},
 		{"raw pepper too short", "", "tiny-9", apikey.PepperSet{}, "shorter than 16 bytes"},
-		{"malformed JSON", "", `{"current":"9","1":"` + pepper1 + `"}`, apikey.PepperSet{}, `current version "9" has no pepper`},
+		{"malformed JSON", "", `{"current":"9","1":"` + testkit.Pepper1 + `"}`, apikey.PepperSet{}, `current version "9" has no pepper`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			name := tc.envVar
 			if name == "" {
-				name = pepper.DefaultEnvVar
+				name = localserver.DefaultPepperEnvVar
 			}
 			t.Setenv(name, tc.value)
 			path := filepath.Join(t.TempDir(), "pepper.json")
 			cfg := localCfg(path, nil) // the real os.Getenv
 			cfg.EnvVar = tc.envVar
-			src, err := pepper.Local(cfg)
+			src, err := localserver.LoadPepper(cfg)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), name) {
 					t.Fatalf("err = %v, want one naming %s and saying %q", err, name, tc.wantErr)
 				}
-				if strings.Contains(err.Error(), tc.value) || strings.Contains(err.Error(), pepper1) {
+				if strings.Contains(err.Error(), tc.value) || strings.Contains(err.Error(), testkit.Pepper1) {
 					t.Errorf("error %q contains the pepper", err)
 				}
 				if !errors.Is(err, pepper.ErrMalformed) {
@@ -162,11 +164,11 @@ func TestLocalEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := mustPeppers(t, src)
-			if fmt.Sprint(versionsOf(got)) != fmt.Sprint(versionsOf(tc.want)) {
-				t.Errorf("versions = %v, want %v", versionsOf(got), versionsOf(tc.want))
+			got := testkit.LoadPeppers(t, src)
+			if fmt.Sprint(pepperVersionsOf(got)) != fmt.Sprint(pepperVersionsOf(tc.want)) {
+				t.Errorf("versions = %v, want %v", pepperVersionsOf(got), pepperVersionsOf(tc.want))
 			}
-			key := newKey(t)
+			key := testkit.Key(t)
 			for _, p := range tc.want.All() {
 				gp, ok := got.Lookup(p.Version)
 				if !ok || gp.Hash(key) != p.Hash(key) {
@@ -185,32 +187,10 @@ func TestLocalEnv(t *testing.T) {
 	}
 }
 
-func versionsOf(set apikey.PepperSet) []string {
+func pepperVersionsOf(set apikey.PepperSet) []string {
 	var out []string
 	for _, p := range set.All() {
 		out = append(out, p.Version)
 	}
 	return out
-}
-
-func TestStatic(t *testing.T) {
-	set := mustSet(t, "1", map[string]string{"1": pepper1})
-	got := mustPeppers(t, pepper.Static(set))
-	if got.Current().Version != "1" {
-		t.Errorf("current = %q", got.Current().Version)
-	}
-	if _, err := pepper.Static(apikey.PepperSet{}).Peppers(t.Context()); !errors.Is(err, pepper.ErrUnavailable) {
-		t.Errorf("empty static set: err = %v, want ErrUnavailable", err)
-	}
-}
-
-func BenchmarkPeppersStatic(b *testing.B) {
-	src := pepper.Static(mustSet(b, "1", map[string]string{"1": pepper1}))
-	ctx := b.Context()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := src.Peppers(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package pepper
+package localserver
 
 import (
 	"crypto/rand"
@@ -11,20 +11,21 @@ import (
 	"strings"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/secretfile"
 )
 
-// Defaults of LocalConfig.
+// Defaults of PepperConfig.
 const (
-	DefaultLocalPath = ".data/pepper.json"
-	DefaultEnvVar    = "KST_PEPPER"
+	DefaultPepperPath   = ".data/pepper.json"
+	DefaultPepperEnvVar = "KST_PEPPER"
 )
 
-// maxFileSize bounds what is read from the pepper file.
-const maxFileSize = 64 << 10
+// maxPepperFileSize bounds what is read from the pepper file.
+const maxPepperFileSize = 64 << 10
 
-// LocalConfig tunes Local. Zero values take the defaults.
-type LocalConfig struct {
+// PepperConfig tunes Local. Zero values take the defaults.
+type PepperConfig struct {
 	// EnvVar names the variable that, when set, holds the pepper: the JSON
 	// secret format, or a raw pepper string taken as version "1".
 	EnvVar string
@@ -36,15 +37,15 @@ type LocalConfig struct {
 	Logger *slog.Logger        // default slog.Default()
 }
 
-// Local loads the pepper set for `make run`: from the environment variable
+// LoadPepper loads the pepper set for `make run`: from the environment variable
 // if it is set, otherwise from the pepper file, creating it on first run. A
 // file that group or others may read is refused.
-func Local(cfg LocalConfig) (StaticSource, error) {
+func LoadPepper(cfg PepperConfig) (pepper.StaticSource, error) {
 	if cfg.EnvVar == "" {
-		cfg.EnvVar = DefaultEnvVar
+		cfg.EnvVar = DefaultPepperEnvVar
 	}
 	if cfg.Path == "" {
-		cfg.Path = DefaultLocalPath
+		cfg.Path = DefaultPepperPath
 	}
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
@@ -58,53 +59,53 @@ func Local(cfg LocalConfig) (StaticSource, error) {
 	}
 
 	if v := cfg.Getenv(cfg.EnvVar); v != "" {
-		set, err := parseEnv(v)
+		set, err := parsePepperEnv(v)
 		if err != nil {
-			return StaticSource{}, fmt.Errorf("%s: %w", cfg.EnvVar, err)
+			return pepper.StaticSource{}, fmt.Errorf("%s: %w", cfg.EnvVar, err)
 		}
 		log.Info("pepper set loaded", "source", "env", "var", cfg.EnvVar,
-			"current", set.Current().Version, "versions", strings.Join(versions(set), ","))
-		return Static(set), nil
+			"current", set.Current().Version, "versions", strings.Join(pepperVersions(set), ","))
+		return pepper.Static(set), nil
 	}
 
-	created, err := createFile(cfg.Path, cfg.Rand)
+	created, err := createPepperFile(cfg.Path, cfg.Rand)
 	if err != nil {
-		return StaticSource{}, err
+		return pepper.StaticSource{}, err
 	}
-	set, err := readFile(cfg.Path)
+	set, err := readPepperFile(cfg.Path)
 	if err != nil {
-		return StaticSource{}, err
+		return pepper.StaticSource{}, err
 	}
 	log.Info("pepper set loaded", "source", "file", "path", cfg.Path, "created", created,
-		"current", set.Current().Version, "versions", strings.Join(versions(set), ","))
-	return Static(set), nil
+		"current", set.Current().Version, "versions", strings.Join(pepperVersions(set), ","))
+	return pepper.Static(set), nil
 }
 
-// parseEnv takes the JSON secret format, or a raw pepper as version "1".
-func parseEnv(v string) (apikey.PepperSet, error) {
+// parsePepperEnv takes the JSON secret format, or a raw pepper as version "1".
+func parsePepperEnv(v string) (apikey.PepperSet, error) {
 	if strings.HasPrefix(strings.TrimSpace(v), "{") {
-		return Parse(v)
+		return pepper.Parse(v)
 	}
 	if len(v) < apikey.MinPepperLen {
-		return apikey.PepperSet{}, malformed("the pepper is shorter than %d bytes", apikey.MinPepperLen)
+		return apikey.PepperSet{}, fmt.Errorf("%w: the pepper is shorter than %d bytes", pepper.ErrMalformed, apikey.MinPepperLen)
 	}
 	set, err := apikey.NewPepperSet("1", map[string][]byte{"1": []byte(v)})
 	if err != nil {
-		return apikey.PepperSet{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return apikey.PepperSet{}, fmt.Errorf("%w: %w", pepper.ErrMalformed, err)
 	}
 	return set, nil
 }
 
-// createFile writes a new pepper file unless one exists.
-func createFile(path string, rnd io.Reader) (bool, error) {
+// createPepperFile writes a new pepper file unless one exists.
+func createPepperFile(path string, rnd io.Reader) (bool, error) {
 	created, err := secretfile.Create(path, func() ([]byte, error) {
 		raw := make([]byte, 32)
 		if _, err := io.ReadFull(rnd, raw); err != nil {
 			return nil, fmt.Errorf("generate pepper: %w", err)
 		}
 		body, err := json.Marshal(map[string]string{
-			currentMember: "1",
-			"1":           base64.RawURLEncoding.EncodeToString(raw),
+			"current": "1",
+			"1":       base64.RawURLEncoding.EncodeToString(raw),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("encode pepper file: %w", err)
@@ -117,14 +118,24 @@ func createFile(path string, rnd io.Reader) (bool, error) {
 	return created, nil
 }
 
-func readFile(path string) (apikey.PepperSet, error) {
-	body, err := secretfile.Read(path, maxFileSize)
+func readPepperFile(path string) (apikey.PepperSet, error) {
+	body, err := secretfile.Read(path, maxPepperFileSize)
 	if err != nil {
 		return apikey.PepperSet{}, fmt.Errorf("pepper: %w", err)
 	}
-	set, err := Parse(strings.TrimSpace(string(body)))
+	set, err := pepper.Parse(strings.TrimSpace(string(body)))
 	if err != nil {
 		return apikey.PepperSet{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return set, nil
+}
+
+// pepperVersions lists the version names of a set, current first, for logs.
+func pepperVersions(set apikey.PepperSet) []string {
+	all := set.All()
+	out := make([]string, len(all))
+	for i := range all {
+		out[i] = all[i].Version
+	}
+	return out
 }
