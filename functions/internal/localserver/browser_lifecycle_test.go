@@ -2,6 +2,7 @@ package localserver_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,4 +153,26 @@ func (b *browserSession) lifecycle(s *testServer) {
 	b.state("activity-one-key")
 	b.do("Back to the list", chromedp.Evaluate[chromedp.Void](`history.back()`),
 		chromedp.WaitVisible(chromedp.ID("view-keys")), chromedp.WaitNotVisible(chromedp.ID("keys-loading")), chromedp.Sleep(100*time.Millisecond))
+}
+
+// activityLoadMore: a firm with more events than one page; Load more
+// fetches the rest, newest first, and the focus goes to the first new row.
+func (b *browserSession) activityLoadMore(events int) {
+	t := b.t
+	t.Helper()
+	b.do("open Activity", chromedp.Click(chromedp.ID("open-activity")),
+		chromedp.WaitVisible(chromedp.ID("view-activity")), chromedp.WaitNotVisible(chromedp.ID("activity-loading")))
+	b.do("load more events",
+		chromedp.WaitVisible(chromedp.ID("activity-more")),
+		chromedp.Click(chromedp.ID("activity-more")),
+		chromedp.WaitVisible(chromedp.CSS(`#activity-body tr:nth-child(`+strconv.Itoa(events)+`)`)),
+		chromedp.WaitNotVisible(chromedp.ID("activity-more")),
+	)
+	if f := b.evalString(`document.activeElement === document.querySelector('#activity-body tr:nth-child(21)') ? 'row 21' : document.activeElement.id`); f != "row 21" {
+		t.Errorf("after Load more (activity) the focus is on %q, want the first new row", f)
+	}
+	if first, last := b.text(`#activity-body tr:first-child td:nth-child(3)`), b.text(`#activity-body tr:nth-child(`+strconv.Itoa(events)+`) td:nth-child(3)`); first != "Integration 22" || last != "Integration 00" {
+		t.Errorf("activity order: first %q, last %q; want newest first", first, last)
+	}
+	b.state("activity-load-more")
 }

@@ -171,9 +171,15 @@ func newBrowser(t *testing.T) *browserSession {
 	return b
 }
 
+// stepTimeout bounds one step, so a missing element fails fast and says
+// which step waited.
+const stepTimeout = 45 * time.Second
+
 func (b *browserSession) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("%s: %v", what, err)
 	}
 }
