@@ -34,6 +34,17 @@ func TestNormalizeLabel(t *testing.T) {
 		{"line\u2028sep", "", false},
 		{"bom\ufeff", "", false},
 		{"bad utf8 \xff", "", false},
+		{"Dev laptop 👩‍💻", "Dev laptop 👩‍💻", true},
+		{"همگام‌سازی دفتر", "همگام‌سازی دفتر", true},
+		{"Family 👨‍👩‍👧‍👦", "Family 👨‍👩‍👧‍👦", true},
+		{"Scotland 🏴󠁧󠁢󠁳󠁣󠁴󠁿", "Scotland 🏴󠁧󠁢󠁳󠁣󠁴󠁿", true},
+		{"Keycap #️⃣ 👍🏽 🇩🇪", "Keycap #️⃣ 👍🏽 🇩🇪", true},
+		{strings.Repeat("👩‍💻", 21), strings.Repeat("👩‍💻", 21), true}, // 63 code points
+		{strings.Repeat("👩‍💻", 22), "", false},                       // 66 code points
+		{"‍", "", false},
+		{"ㅤㅤ", "", false}, // Hangul fillers only
+		{"⠀", "", false},  // blank Braille pattern only
+		{"️́", "", false}, // marks only
 	} {
 		got, err := keyservice.NormalizeLabel(c.in)
 		if c.ok {
@@ -52,7 +63,7 @@ func TestNormalizeLabel(t *testing.T) {
 
 func FuzzNormalizeLabel(f *testing.F) {
 	for _, s := range []string{"Production Integration", "  padded  ", "", "tab\there", strings.Repeat("x", 65),
-		"日本語のラベル", "\u202e", "\xff\xfe", " \u00a0label\u3000 "} {
+		"日本語のラベル", "\u202e", "\xff\xfe", " \u00a0label\u3000 ", "Dev laptop 👩\u200d💻", "kst_" + strings.Repeat("aB3", 8)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -73,7 +84,8 @@ func FuzzNormalizeLabel(f *testing.F) {
 			t.Fatalf("accepted label of %d characters", n)
 		}
 		for _, r := range got {
-			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			allowedCf := r == '\u200c' || r == '\u200d' || ('\U000E0020' <= r && r <= '\U000E007F')
+			if unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && !allowedCf) {
 				t.Fatalf("accepted label with control character %U", r)
 			}
 		}
