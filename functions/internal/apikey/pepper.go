@@ -104,3 +104,25 @@ func (s PepperSet) Lookup(version string) (*Pepper, bool) {
 
 // Empty reports whether the set has no pepper at all.
 func (s PepperSet) Empty() bool { return len(s.ordered) == 0 }
+
+// String names the version only: the HMAC pads hold the pepper (masked), so
+// a Pepper printed by mistake must not show them.
+func (p Pepper) String() string { return "apikey.Pepper{" + p.Version + "}" }
+
+// GoString is String, for %#v.
+func (p Pepper) GoString() string { return p.String() }
+
+// String names the versions only, current first (see Pepper.String).
+func (s PepperSet) String() string {
+	out := "apikey.PepperSet{"
+	for i := range s.ordered {
+		if i > 0 {
+			out += " "
+		}
+		out += s.ordered[i].Version
+	}
+	return out + "}"
+}
+
+// GoString is String, for %#v.
+func (s PepperSet) GoString() string { return s.String() }

@@ -216,7 +216,6 @@ func TestCFNFunctionSettings(t *testing.T) {
 			"Architectures": `["arm64"]`,
 			"Code":          fmt.Sprintf(`{"S3Bucket":"sam-package-bucket","S3Key":"%s.zip"}`, id),
 			"LoggingConfig": `{"LogFormat":"JSON"}`,
-			"Timeout":       "10",
 			"MemorySize":    "256",
 			"Role":          "GetAtt " + id + "Role.Arn",
 		} {
@@ -235,6 +234,8 @@ func TestCFNOutputs(t *testing.T) {
 		"ApiUrl":                "Sub https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/",
 		"TableName":             "Ref KeysTable",
 		"AuthorizerFunctionArn": "GetAtt AuthorizerFunction.Arn",
+		"PepperSecretArn":       "Ref PepperSecret",
+		"RotationFunctionArn":   "GetAtt RotationFunction.Arn",
 	} {
 		if got := ref(at(out, name, "Value")); got != want {
 			t.Errorf("output %s = %s, want %s", name, got, want)
@@ -242,5 +243,64 @@ func TestCFNOutputs(t *testing.T) {
 	}
 	if got := ref(at(out, "AuthorizerFunctionArn", "Export", "Name")); got != "Sub ${AWS::StackName}-AuthorizerArn" {
 		t.Errorf("the authorizer ARN is exported as %s, want ${AWS::StackName}-AuthorizerArn", got)
+	}
+}
+
+// TestCFNNothingDestroyable: the table and the pepper secret survive a
+// stack deletion and a replacement, and the secret has no value in the
+// template, so no template change can make CloudFormation write one over a
+// rotated pepper set (PepperInit gives it its first version, once).
+func TestCFNNothingDestroyable(t *testing.T) {
+	tpl := loadCFN(t)
+	for _, id := range []string{"KeysTable", "PepperSecret"} {
+		r := at(tpl, "Resources", id)
+		if at(r, "DeletionPolicy") != "Retain" || at(r, "UpdateReplacePolicy") != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v; want Retain for both", id, at(r, "DeletionPolicy"), at(r, "UpdateReplacePolicy"))
+		}
+	}
+	if ref(at(tpl, "Resources", "KeysTable", "Properties", "DeletionProtectionEnabled")) != "If TableProtected true false" ||
+		ref(at(tpl, "Conditions", "TableProtected")) != `{"Fn::Equals":[{"Ref":"TableDeletionProtection"},"true"]}` ||
+		at(tpl, "Parameters", "TableDeletionProtection", "Default") != "true" {
+		t.Error("KeysTable deletion protection must follow TableDeletionProtection, on by default")
+	}
+	secret := at(tpl, "Resources", "PepperSecret", "Properties")
+	for _, k := range []string{"SecretString", "GenerateSecretString", "Name"} {
+		if at(secret, k) != nil {
+			t.Errorf("PepperSecret sets %s: a change of it would make CloudFormation overwrite or replace the rotated pepper set", k)
+		}
+	}
+	init := at(tpl, "Resources", "PepperInit")
+	if at(init, "Type") != "Custom::PepperInit" || ref(at(init, "Properties", "ServiceToken")) != "GetAtt RotationFunction.Arn" ||
+		ref(at(init, "Properties", "SecretId")) != "Ref PepperSecret" {
+		t.Errorf("PepperInit = %v; want the rotation function initialising PepperSecret", init)
+	}
+	// The rotation: optional schedule, invoked by Secrets Manager of this
+	// account only.
+	sched := at(tpl, "Resources", "PepperRotationSchedule")
+	if at(sched, "Condition") != "RotatePepper" || ref(at(sched, "Properties", "RotationLambdaARN")) != "GetAtt RotationFunction.Arn" ||
+		ref(at(sched, "Properties", "SecretId")) != "Ref PepperSecret" || at(sched, "Properties", "RotateImmediatelyOnUpdate") != false ||
+		ref(at(sched, "Properties", "RotationRules", "AutomaticallyAfterDays")) != "Ref PepperRotationDays" {
+		t.Errorf("PepperRotationSchedule = %v", sched)
+	}
+	if c := ref(at(tpl, "Conditions", "RotatePepper")); c != `{"Fn::Not":[{"Fn::Equals":[{"Ref":"PepperRotationDays"},0]}]}` {
+		t.Errorf("RotatePepper = %s, want PepperRotationDays != 0", c)
+	}
+	if d := at(tpl, "Parameters", "PepperRotationDays"); fmt.Sprint(at(d, "Default")) != "0" {
+		t.Errorf("PepperRotationDays defaults to %v, want 0 (no schedule)", at(d, "Default"))
+	}
+	var found bool
+	for id, p := range cfnResources(tpl, "AWS::Lambda::Permission") {
+		props := at(p, "Properties")
+		if at(props, "Principal") != "secretsmanager.amazonaws.com" {
+			continue
+		}
+		found = true
+		if ref(at(props, "FunctionName")) != "GetAtt RotationFunction.Arn" || ref(at(props, "SourceAccount")) != "Ref AWS::AccountId" {
+			t.Errorf("%s: Secrets Manager may invoke %s for %s; want the rotation function, for this account only",
+				id, ref(at(props, "FunctionName")), ref(at(props, "SourceAccount")))
+		}
+	}
+	if !found {
+		t.Error("no permission for Secrets Manager to invoke the rotation function")
 	}
 }

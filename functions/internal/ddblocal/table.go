@@ -40,8 +40,9 @@ var (
 )
 
 // Template returns template.yaml parsed by goformation, with conditions
-// evaluated against parameter defaults (so !If/!Equals over parameters
-// resolve as in a default deployment). It parses once per process and
+// left unevaluated (goformation's condition evaluation turns a resource's
+// own Condition attribute into a boolean and then cannot read the
+// resource; an !If it cannot evaluate becomes null). It parses once per process and
 // returns the same value to every caller, who must not modify it: goformation
 // keeps global state while parsing and is not safe for concurrent use, so
 // tests (parallel ones especially) should go through here.
@@ -52,7 +53,7 @@ func Template() (*cloudformation.Template, error) {
 			templateErr = err
 			return
 		}
-		template, err = goformation.OpenWithOptions(path, &intrinsics.ProcessorOptions{EvaluateConditions: true})
+		template, err = goformation.OpenWithOptions(path, &intrinsics.ProcessorOptions{})
 		if err != nil {
 			templateErr = fmt.Errorf("ddblocal: parse %s: %w", path, err)
 		}

@@ -3,6 +3,7 @@ package motoserver_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 )
@@ -43,5 +46,24 @@ func TestCaptureReceivesMatchingEvents(t *testing.T) {
 	}
 	if got[0].Source != "kudurrustone.api-keys" || got[0].DetailType != "API Key Generated" || detail["keyId"] != "k1" {
 		t.Errorf("received %+v detail %v", got[0], detail)
+	}
+}
+
+// TestSecretsManagerRoundTrip: a secret written through the real SDK client
+// reads back, and a missing one is ResourceNotFoundException, as in AWS.
+func TestSecretsManagerRoundTrip(t *testing.T) {
+	sm := motoserver.SecretsManager(t)
+	name := motoserver.Name("smoke")
+	if _, err := sm.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sm.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+	if err != nil || aws.ToString(out.SecretString) != "v1" {
+		t.Fatalf("GetSecretValue = %v, %v", out, err)
+	}
+	_, err = sm.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(motoserver.Name("missing"))})
+	var nf *smtypes.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Errorf("missing secret: err = %v, want ResourceNotFoundException", err)
 	}
 }

@@ -79,9 +79,19 @@ var _ keyservice.PepperSource = (*SecretsManager)(nil)
 
 // snapshot is immutable once stored.
 type snapshot struct {
-	set     apikey.PepperSet
-	next    time.Time // when the next fetch is due
-	expires time.Time // after this, the set is no longer served
+	set      apikey.PepperSet // the set in force before switchAt
+	after    apikey.PepperSet // the set in force from switchAt on, when the secret schedules a version
+	switchAt time.Time        // zero when no version is scheduled
+	next     time.Time        // when the next fetch is due
+	expires  time.Time        // after this, the set is no longer served
+}
+
+// at returns the set in force at now.
+func (st *snapshot) at(now time.Time) apikey.PepperSet {
+	if !st.switchAt.IsZero() && !now.Before(st.switchAt) {
+		return st.after
+	}
+	return st.set
 }
 
 type fetchCall struct {
@@ -136,13 +146,40 @@ func (s *SecretsManager) Load(ctx context.Context) error {
 	}
 }
 
-// Peppers returns the current pepper set, fetching it if the cache is stale.
-// An error means there is no usable set and the caller must deny.
+// Peppers returns the pepper set in force, fetching the secret if the cache
+// is stale. A version the secret schedules (Document.Next) takes over at its
+// time without a new fetch. An error means there is no usable set and the
+// caller must deny.
+//
+// A set is served for at most Refresh (then Refresh + Grace while Secrets
+// Manager cannot be read) after the moment its fetch started, so a value
+// written to the secret reaches every process within Refresh + Grace, or
+// that process serves nothing: MaxStaleness.
 func (s *SecretsManager) Peppers(ctx context.Context) (apikey.PepperSet, error) {
-	if st := s.state.Load(); st != nil && s.cfg.Now().Before(st.next) {
-		return st.set, nil
+	if st := s.state.Load(); st != nil {
+		if now := s.cfg.Now(); now.Before(st.next) {
+			return st.at(now), nil
+		}
 	}
 	return s.slowPeppers(ctx)
+}
+
+// MaxStaleness is the longest time after a value is written to the secret
+// that any process may still serve a set read before it: Refresh + Grace
+// (with the defaults applied). A rotation schedules its new version at
+// least this far ahead.
+func (c SecretsManagerConfig) MaxStaleness() time.Duration {
+	refresh, grace := c.Refresh, c.Grace
+	if refresh <= 0 {
+		refresh = DefaultRefresh
+	}
+	switch {
+	case grace == 0:
+		grace = DefaultGrace
+	case grace < 0:
+		grace = 0
+	}
+	return refresh + grace
 }
 
 func (s *SecretsManager) slowPeppers(ctx context.Context) (apikey.PepperSet, error) {
@@ -158,8 +195,10 @@ func (s *SecretsManager) slowPeppers(ctx context.Context) (apikey.PepperSet, err
 	}
 	// After a successful fetch this is the new set; after a failed one it
 	// is the previous set, if still within its grace period.
-	if st := s.state.Load(); st != nil && s.cfg.Now().Before(st.expires) {
-		return st.set, nil
+	if st := s.state.Load(); st != nil {
+		if now := s.cfg.Now(); now.Before(st.expires) {
+			return st.at(now), nil
+		}
 	}
 	if err == nil {
 		err = errors.New("pepper set expired")
@@ -192,21 +231,36 @@ func (s *SecretsManager) start(ctx context.Context, now time.Time, force bool) *
 func (s *SecretsManager) run(ctx context.Context, c *fetchCall) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
 	defer cancel()
-	set, versionID, err := s.fetch(ctx)
+	// The set's age counts from before the read: a value written while
+	// the read was in flight may be missing from it.
 	now := s.cfg.Now()
+	doc, versionID, err := s.fetch(ctx)
+	var set, after apikey.PepperSet
+	if err == nil {
+		set, err = doc.set(doc.Current)
+	}
+	if err == nil && doc.Next != "" {
+		after, err = doc.set(doc.Next)
+	}
 
 	s.mu.Lock()
 	old := s.state.Load()
 	switch {
 	case err == nil:
 		s.state.Store(&snapshot{
-			set:     set,
-			next:    now.Add(s.cfg.Refresh),
-			expires: now.Add(s.cfg.Refresh + s.cfg.Grace),
+			set:      set,
+			after:    after,
+			switchAt: doc.NextFrom,
+			next:     now.Add(s.cfg.Refresh),
+			expires:  now.Add(s.cfg.Refresh + s.cfg.Grace),
 		})
-		if old == nil || old.set.Current().Version != set.Current().Version || !slices.Equal(versions(old.set), versions(set)) {
-			s.log.InfoContext(ctx, "pepper set loaded", "current", set.Current().Version,
-				"versions", strings.Join(versions(set), ","), "secretVersionId", versionID)
+		if old == nil || old.set.Current().Version != set.Current().Version || !slices.Equal(versions(old.set), versions(set)) ||
+			!old.switchAt.Equal(doc.NextFrom) {
+			attrs := []any{"current", set.Current().Version, "versions", strings.Join(versions(set), ","), "secretVersionId", versionID}
+			if doc.Next != "" {
+				attrs = append(attrs, "next", doc.Next, "nextFrom", doc.NextFrom.Format(time.RFC3339))
+			}
+			s.log.InfoContext(ctx, "pepper set loaded", attrs...)
 		}
 	case old != nil && now.Before(old.expires):
 		// Keep serving the last good set for a bounded time. The pepper
@@ -217,9 +271,11 @@ func (s *SecretsManager) run(ctx context.Context, c *fetchCall) {
 		// function that has lost access for good (secret deleted,
 		// permission removed) stop serving an unverifiable set.
 		s.state.Store(&snapshot{
-			set:     old.set,
-			next:    minTime(now.Add(s.cfg.RetryInterval), old.expires),
-			expires: old.expires,
+			set:      old.set,
+			after:    old.after,
+			switchAt: old.switchAt,
+			next:     minTime(now.Add(s.cfg.RetryInterval), old.expires),
+			expires:  old.expires,
 		})
 		s.log.WarnContext(ctx, "pepper refresh failed; serving the cached set",
 			"error", err, "servedUntil", old.expires.UTC().Format(time.RFC3339))
@@ -234,20 +290,24 @@ func (s *SecretsManager) run(ctx context.Context, c *fetchCall) {
 	close(c.done)
 }
 
-func (s *SecretsManager) fetch(ctx context.Context) (apikey.PepperSet, string, error) {
-	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.cfg.SecretID)})
+func (s *SecretsManager) fetch(ctx context.Context) (Document, string, error) {
+	// AWSCURRENT is the default stage; naming it also reads the right
+	// version from moto, whose default does not follow a rotation's
+	// UpdateSecretVersionStage.
+	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(s.cfg.SecretID), VersionStage: aws.String("AWSCURRENT")})
 	if err != nil {
-		return apikey.PepperSet{}, "", fmt.Errorf("pepper: get secret value: %w", err)
+		return Document{}, "", fmt.Errorf("pepper: get secret value: %w", err)
 	}
 	versionID := aws.ToString(out.VersionId)
 	if out.SecretString == nil {
 		if len(out.SecretBinary) > 0 {
-			return apikey.PepperSet{}, versionID, malformed("the secret is binary; a SecretString is required")
+			return Document{}, versionID, malformed("the secret is binary; a SecretString is required")
 		}
-		return apikey.PepperSet{}, versionID, malformed("the secret has no value")
+		return Document{}, versionID, malformed("the secret has no value")
 	}
-	set, err := Parse(*out.SecretString)
-	return set, versionID, err
+	doc, err := ParseDocument(*out.SecretString)
+	return doc, versionID, err
 }
 
 func minTime(a, b time.Time) time.Time {
