@@ -9,8 +9,8 @@
 //	MAX_ACTIVE_KEYS          list, generate, revoke, authorizer, local server   1..100000, default 50
 //	LOG_LEVEL                every function, the local server   DEBUG, INFO (default), WARN, ERROR
 //	PEPPER_SECRET_ARN        generate, authorizer                secret name or ARN (required)
-//	PEPPER_REFRESH           generate, authorizer, rotation             Go duration > 0, default 5m
-//	PEPPER_GRACE             generate, authorizer, rotation             Go duration > 0, default 1h
+//	PEPPER_REFRESH           generate, authorizer, rotation      Go duration > 0, default 5m
+//	PEPPER_GRACE             generate, authorizer, rotation      Go duration > 0, default 1h
 //	SECRETSMANAGER_ENDPOINT  generate, authorizer                http(s) URL (tests, moto)
 //	APIGATEWAY_ENDPOINT      revoke                              http(s) URL (tests)
 //	API_ID, STAGE_NAME       revoke                              both or neither: the stage whose authorizer cache a revoke resets
