@@ -25,7 +25,7 @@ const (
 	checksumLen = 6
 	// Len is the fixed length of every key.
 	Len = len(Prefix) + secretLen + checksumLen
-	// hintChars is how many characters of the secret part the hint reveals:
+	// hintChars is how many characters of the key's end the hint reveals:
 	// 4 base62 characters are 23.8 bits, under the spec's 24-bit ceiling.
 	hintChars = 4
 )
@@ -113,13 +113,15 @@ func isBase62(c byte) bool {
 }
 
 // Hint returns the non-secret reminder of a key, such as "kst_…a1B2": the
-// last four characters of the secret part. It assumes a valid key.
+// last four characters of the key as issued (SPEC section 3), so a key in a
+// configuration file can be matched with the list by how it ends. Those
+// are checksum characters: at most 23.8 bits, derived from the secret. It
+// assumes a valid key. Hints stored before this rule keep their value.
 func Hint(key string) string {
 	if len(key) != Len {
 		return Prefix + "…"
 	}
-	end := len(Prefix) + secretLen
-	return Prefix + "…" + key[end-hintChars:end]
+	return Prefix + "…" + key[Len-hintChars:]
 }
 
 // Digest is the keyed hash of a key: HMAC-SHA-256(pepper, key).

@@ -47,9 +47,18 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &e) {
 		code, msg = e.Code, e.Message
 	}
-	if code == keyservice.CodeInternal {
+	switch code {
+	case keyservice.CodeInternal:
 		msg = internalMessage
 		a.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "pattern", r.Pattern, "error", err)
+	case keyservice.CodeUnauthorized, keyservice.CodeNotFirmAdmin, keyservice.CodePremierRequired, keyservice.CodeNotFound:
+		// Who was turned away, for the security log: the subject and firm
+		// of the admin token (empty when there was none) and the key id of
+		// the path, never a key or a body.
+		adm, _ := a.ident.Admin(r)
+		a.log.WarnContext(r.Context(), "management call denied", "code", code, "method", r.Method,
+			"pattern", r.Pattern, "subject", adm.Subject, "firmId", adm.FirmID, "keyId", r.PathValue("id"),
+			"sourceIp", adm.SourceIP)
 	}
 	writeErrorStatus(w, StatusOf(code), code, msg)
 }

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
@@ -58,19 +60,14 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 
 // parseListQuery reads status, limit and cursor. Each may appear at most
 // once; status and limit must not be empty when present; an empty cursor
-// means the first page. Unknown parameters are ignored (cache busters,
-// tracing parameters), as most HTTP APIs do.
+// means the first page. Other parameters are ignored (cache busters,
+// tracing parameters), even when malformed, as most HTTP APIs do.
 func parseListQuery(raw string) (keyservice.ListInput, error) {
-	q, err := url.ParseQuery(raw)
+	q, err := parseQuery(raw, "status", "limit", "cursor")
 	if err != nil {
-		return keyservice.ListInput{}, invalid("The query string is malformed.")
+		return keyservice.ListInput{}, err
 	}
 	var in keyservice.ListInput
-	for _, name := range []string{"status", "limit", "cursor"} {
-		if len(q[name]) > 1 {
-			return keyservice.ListInput{}, invalid("The query parameter %s must appear at most once.", name)
-		}
-	}
 	if vs, ok := q["status"]; ok {
 		switch vs[0] {
 		case "active", "revoked", "expired", "all":
@@ -90,6 +87,32 @@ func parseListQuery(raw string) (keyservice.ListInput, error) {
 		in.Cursor = vs[0]
 	}
 	return in, nil
+}
+
+// parseQuery returns the values of the named parameters of a raw query
+// string (application/x-www-form-urlencoded, "&"-separated). A parameter
+// the route does not use is skipped without being decoded, so a malformed
+// one (utm_source=a;b, a bad escape) cannot fail the request. A named one
+// that is malformed or given twice is invalid_request; the message names
+// the parameter (ours), never a value.
+func parseQuery(raw string, names ...string) (map[string][]string, error) {
+	q := make(map[string][]string, len(names))
+	for part := range strings.SplitSeq(raw, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(k)
+		if err != nil || !slices.Contains(names, name) {
+			continue
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil || strings.Contains(v, ";") {
+			return nil, invalid("The query parameter %s is malformed.", name)
+		}
+		if len(q[name]) > 0 {
+			return nil, invalid("The query parameter %s must appear at most once.", name)
+		}
+		q[name] = append(q[name], val)
+	}
+	return q, nil
 }
 
 // parseLimit accepts plain decimal digits only ("10", not "+10", " 10" or

@@ -116,6 +116,13 @@ func TestListOK(t *testing.T) {
 			t.Fatalf("got %d", len(got))
 		}
 	})
+	t.Run("unknown parameters are ignored even when malformed", func(t *testing.T) {
+		for _, q := range []string{"?status=active&utm_source=a;b", "?x=%zz&status=active", "?%zz=1&status=active&&", "?;;;&limit=50"} {
+			if got, _ := e.list(t, q, adminPremier); len(got) != 3 {
+				t.Fatalf("%s: got %d", q, len(got))
+			}
+		}
+	})
 
 	// Revoke one, let one expire: statuses are computed at request time.
 	if rec := e.do(req{method: "POST", target: "/v1/api-keys/" + made[0].ID + "/revoke", claims: adminPremier}); rec.Code != 200 {
@@ -194,6 +201,8 @@ func TestListErrors(t *testing.T) {
 		{name: "garbage cursor", query: "?cursor=abc", status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "repeated cursor", query: "?cursor=a&cursor=b", status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "malformed query", query: "?status=%zz", status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "semicolon in status", query: "?status=active;x", status: 400, code: keyservice.CodeInvalidRequest},
+		{name: "escaped status name given twice", query: "?status=active&%73tatus=all", status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "another firm's cursor", query: "?limit=1&cursor=", setup: nil, claims: otherAdmin, status: 400, code: keyservice.CodeInvalidRequest},
 		{name: "store failure", setup: func(e *env) {
 			e.store.failList = func() error { return errors.New("dynamodb: throttled") }

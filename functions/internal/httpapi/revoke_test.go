@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -109,6 +110,42 @@ func TestRevokeErrors(t *testing.T) {
 			got, _ := e.list(t, "", adminPremier)
 			if len(got) != 1 || got[0].Status != "active" {
 				t.Errorf("key changed: %+v", got)
+			}
+		})
+	}
+}
+
+// TestDeniedManagementCallsAreLogged: a member, or an admin naming another
+// firm's key, is turned away and the log says who (subject and firm),
+// never the key.
+func TestDeniedManagementCallsAreLogged(t *testing.T) {
+	e := newEnv(t)
+	k := e.generate("acme key")
+	for _, tt := range []struct {
+		name, method, target, body string
+		claims                     map[string]string
+		status                     int
+		subject, firm              string
+	}{
+		{"member revokes", "POST", "/v1/api-keys/" + k.ID + "/revoke", "", member, 403, "bob", "acme"},
+		{"member lists", "GET", "/v1/api-keys", "", member, 403, "bob", "acme"},
+		{"non-Premier generates", "POST", "/v1/api-keys", `{"label":"x"}`, adminBasic, 403, "alice", "acme"},
+		{"another firm's key", "POST", "/v1/api-keys/" + k.ID + "/revoke", "", otherAdmin, 404, otherAdmin["sub"], otherAdmin["firmId"]},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.logs.Reset()
+			rec := e.do(req{method: tt.method, target: tt.target, body: tt.body, claims: tt.claims})
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d", rec.Code, tt.status)
+			}
+			var line map[string]any
+			for l := range strings.SplitSeq(e.logs.String(), "\n") {
+				if strings.Contains(l, "management call denied") {
+					_ = json.Unmarshal([]byte(l), &line)
+				}
+			}
+			if line == nil || line["subject"] != tt.subject || line["firmId"] != tt.firm {
+				t.Fatalf("no denial line with subject %q and firm %q:\n%s", tt.subject, tt.firm, e.logs.String())
 			}
 		})
 	}
