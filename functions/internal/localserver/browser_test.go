@@ -442,7 +442,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.openKeys()
 	if h := b.text("#keys-title"); h != "API Keys" {
-		t.Errorf("page title = %q", h)
+		t.Errorf("page heading = %q", h)
+	}
+	if title := b.evalString(`document.title`); title != "API Keys · KudurruStone" {
+		t.Errorf("document title = %q", title)
 	}
 	if !strings.Contains(b.text("#keys-empty"), "No active API keys") {
 		t.Errorf("empty list text = %q", b.text("#keys-empty"))

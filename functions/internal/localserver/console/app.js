@@ -271,6 +271,8 @@
     if (screen !== 'reveal') dropRevealedKey();
     for (const s of screens) $('view-' + s).hidden = s !== screen;
     const heading = $('view-' + screen).querySelector('h1');
+    // The tab and the history list name the screen (never the key).
+    document.title = (screen === 'home' ? '' : heading.textContent + ' · ') + 'KudurruStone';
     if (heading) heading.focus();
   }
 
