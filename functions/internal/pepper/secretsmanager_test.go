@@ -306,7 +306,8 @@ func TestSecretsManagerColdStartErrors(t *testing.T) {
 		wantAs any // an error type the chain must contain, or nil
 	}{
 		{"secret missing", func(f *fixture) {}, new(*types.ResourceNotFoundException)},
-		{"secret deleted", func(f *fixture) { f.fake.SetSecret(secretName, secretV1); f.fake.DeleteSecret(secretName) }, new(*types.ResourceNotFoundException)},
+		{"secret deleted, in its recovery window", func(f *fixture) { f.fake.SetSecret(secretName, secretV1); f.fake.DeleteSecret(secretName) }, new(*types.InvalidRequestException)},
+		{"secret force-deleted", func(f *fixture) { f.fake.SetSecret(secretName, secretV1); f.fake.ForceDeleteSecret(secretName) }, new(*types.ResourceNotFoundException)},
 		{"access denied", func(f *fixture) {
 			f.fake.SetSecret(secretName, secretV1)
 			f.fake.FailWith(400, "AccessDeniedException", "not authorized to perform secretsmanager:GetSecretValue")
@@ -415,6 +416,7 @@ func TestSecretsManagerGrace(t *testing.T) {
 
 			// Once the secret is readable again, service resumes.
 			f.fake.Recover()
+			f.fake.RestoreSecret(secretName)
 			f.fake.SetSecret(secretName, secretV12)
 			if got := mustPeppers(t, f.src).Current().Version; got != "2" {
 				t.Errorf("after recovery current = %q, want 2", got)

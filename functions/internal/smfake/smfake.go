@@ -44,6 +44,7 @@ type secret struct {
 	name     string
 	arn      string
 	versions []version // newest last; the last one is AWSCURRENT
+	deleted  bool      // scheduled for deletion: in its recovery window
 }
 
 type version struct {
@@ -88,9 +89,30 @@ func (s *Server) SetSecret(name, value string) string {
 	return id
 }
 
-// DeleteSecret removes the secret; GetSecretValue then answers
-// ResourceNotFoundException.
+// DeleteSecret schedules the secret for deletion, as DeleteSecret with a
+// recovery window does in AWS: GetSecretValue then answers
+// InvalidRequestException until RestoreSecret.
 func (s *Server) DeleteSecret(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec, ok := s.secrets[name]; ok {
+		sec.deleted = true
+	}
+}
+
+// RestoreSecret cancels a scheduled deletion.
+func (s *Server) RestoreSecret(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec, ok := s.secrets[name]; ok {
+		sec.deleted = false
+	}
+}
+
+// ForceDeleteSecret removes the secret at once, as DeleteSecret with
+// ForceDeleteWithoutRecovery (or the end of the recovery window) does:
+// GetSecretValue then answers ResourceNotFoundException.
+func (s *Server) ForceDeleteSecret(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.secrets, name)
@@ -201,8 +223,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "InvalidParameterException", "SecretId is required")
 		return
 	}
-	out, ok := s.lookup(in)
-	if !ok {
+	out, found, deleted := s.lookup(in)
+	switch {
+	case deleted:
+		writeError(w, http.StatusBadRequest, "InvalidRequestException",
+			"You can't perform this operation on the secret because it was marked for deletion.")
+		return
+	case !found:
 		writeError(w, http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
 		return
 	}
@@ -211,7 +238,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-func (s *Server) lookup(in getSecretValueInput) (getSecretValueOutput, bool) {
+func (s *Server) lookup(in getSecretValueInput) (out getSecretValueOutput, found, deleted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var sec *secret
@@ -222,7 +249,10 @@ func (s *Server) lookup(in getSecretValueInput) (getSecretValueOutput, bool) {
 		}
 	}
 	if sec == nil || len(sec.versions) == 0 {
-		return getSecretValueOutput{}, false
+		return getSecretValueOutput{}, false, false
+	}
+	if sec.deleted {
+		return getSecretValueOutput{}, true, true
 	}
 	last := len(sec.versions) - 1
 	idx := last
@@ -241,7 +271,7 @@ func (s *Server) lookup(in getSecretValueInput) (getSecretValueOutput, bool) {
 		idx = -1
 	}
 	if idx < 0 {
-		return getSecretValueOutput{}, false
+		return getSecretValueOutput{}, false, false
 	}
 	v := sec.versions[idx]
 	var stages []string
@@ -254,7 +284,7 @@ func (s *Server) lookup(in getSecretValueInput) (getSecretValueOutput, bool) {
 	return getSecretValueOutput{
 		ARN: sec.arn, Name: sec.name, SecretString: v.value, VersionId: v.id,
 		VersionStages: stages, CreatedDate: float64(v.created.UnixMilli()) / 1000,
-	}, true
+	}, true, false
 }
 
 func writeError(w http.ResponseWriter, status int, errType, message string) {

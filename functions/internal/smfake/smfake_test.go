@@ -125,9 +125,20 @@ func TestFailures(t *testing.T) {
 	if err := get(); err != nil {
 		t.Errorf("after Recover: %v", err)
 	}
+	// As in AWS: a secret in its recovery window is InvalidRequestException,
+	// a restored one reads again, a force-deleted one is not found.
 	fake.DeleteSecret("s")
+	var inv *types.InvalidRequestException
+	if err := get(); !errors.As(err, &inv) {
+		t.Errorf("after DeleteSecret: err = %v, want InvalidRequestException", err)
+	}
+	fake.RestoreSecret("s")
+	if err := get(); err != nil {
+		t.Errorf("after RestoreSecret: %v", err)
+	}
+	fake.ForceDeleteSecret("s")
 	var nf *types.ResourceNotFoundException
 	if err := get(); !errors.As(err, &nf) {
-		t.Errorf("after DeleteSecret: err = %v", err)
+		t.Errorf("after ForceDeleteSecret: err = %v, want ResourceNotFoundException", err)
 	}
 }
