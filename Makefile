@@ -6,7 +6,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 GO        ?= go
-FUNCTIONS := list generate revoke whoami authorizer rotation
+FUNCTIONS := list generate revoke whoami authorizer rotation publisher
 BUILD_DIR := .build
 # Lambda bootstraps: static, stripped, no RPC mode (provided.al2023 speaks the
 # Runtime API only). GOARCH follows the template's arm64; tests build for the
@@ -89,7 +89,7 @@ build-host-%:
 
 # SAM's makefile builder runs `make build-<LogicalId>` with ARTIFACTS_DIR set;
 # the template's functions map to these targets (a contract test checks it).
-.PHONY: build-ListFunction build-GenerateFunction build-RevokeFunction build-WhoamiFunction build-AuthorizerFunction build-RotationFunction
+.PHONY: build-ListFunction build-GenerateFunction build-RevokeFunction build-WhoamiFunction build-AuthorizerFunction build-RotationFunction build-PublisherFunction
 build-ListFunction:
 	$(call lambda-build,./functions/list,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-GenerateFunction:
@@ -102,6 +102,8 @@ build-AuthorizerFunction:
 	$(call lambda-build,./functions/authorizer,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-RotationFunction:
 	$(call lambda-build,./functions/rotation,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-PublisherFunction:
+	$(call lambda-build,./functions/publisher,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 
 .PHONY: sam-validate
 sam-validate: ## sam validate --lint the template

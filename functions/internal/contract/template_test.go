@@ -26,6 +26,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 )
 
@@ -40,6 +41,7 @@ var functionFolders = map[string]string{
 	"WhoamiFunction":     "whoami",
 	"AuthorizerFunction": "authorizer",
 	"RotationFunction":   "rotation",
+	"PublisherFunction":  "publisher",
 }
 
 // Route functions of httpapi.Routes() by logical id.
@@ -58,6 +60,8 @@ const (
 	onTable  = "GetAtt KeysTable.Arn"
 	onSecret = "Ref PepperSecret"
 	onCache  = "Sub arn:${AWS::Partition}:apigateway:${AWS::Region}::/apis/${HttpApi}/stages/*/cache/authorizers"
+	onStream = "GetAtt KeysTable.StreamArn"
+	onBus    = "Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
 )
 
 // leastPrivilege is every permission each function's role may have beyond
@@ -85,6 +89,15 @@ var leastPrivilege = map[string][]grant{
 	"RotationFunction": {
 		{"secretsmanager:DescribeSecret", onSecret}, {"secretsmanager:GetSecretValue", onSecret},
 		{"secretsmanager:PutSecretValue", onSecret}, {"secretsmanager:UpdateSecretVersionStage", onSecret},
+	},
+	// The publisher reads the table's stream (its event source mapping),
+	// the key of each event, puts events on the one bus, and its mapping
+	// sends failed batches to the failure queue.
+	"PublisherFunction": {
+		{"dynamodb:GetItem", onTable},
+		{"dynamodb:DescribeStream", onStream}, {"dynamodb:GetRecords", onStream},
+		{"dynamodb:GetShardIterator", onStream}, {"dynamodb:ListStreams", onStream},
+		{"events:PutEvents", onBus}, {"sqs:SendMessage", "GetAtt PublisherFailureQueue.Arn"},
 	},
 }
 
@@ -393,6 +406,17 @@ func TestPoliciesMatchStoreCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// publisher: the event of each audit record reads its key. (The stream
+	// actions are the event source mapping's, checked in the role test.)
+	rec.start("")
+	audit, err := store.ListAudit(ctx, "acme")
+	if err != nil || len(audit) == 0 {
+		t.Fatalf("audit %v %v", audit, err)
+	}
+	rec.start("PublisherFunction")
+	if _, err := lifecycle.Build(ctx, store, lifecycle.Change{AuditRecord: audit[0]}); err != nil {
+		t.Fatal(err)
+	}
 	rec.start("")
 
 	tpl := loadCFN(t)
@@ -405,10 +429,19 @@ func TestPoliciesMatchStoreCalls(t *testing.T) {
 		}
 		slices.Sort(granted)
 		granted = slices.Compact(granted)
+		if id == "PublisherFunction" { // its stream reads are the mapping's, not the store's
+			granted = slices.DeleteFunc(granted, func(a string) bool { return streamActions[a] })
+		}
 		if used := rec.actions(id); !slices.Equal(granted, used) {
 			t.Errorf("%s: template grants %v, the store calls need %v", id, granted, used)
 		}
 	}
+}
+
+// streamActions are the DynamoDB Streams actions Lambda's event source
+// mapping takes with the function's role.
+var streamActions = map[string]bool{
+	"dynamodb:DescribeStream": true, "dynamodb:GetRecords": true, "dynamodb:GetShardIterator": true, "dynamodb:ListStreams": true,
 }
 
 // recorder is a DynamoDB client middleware noting the IAM actions of each
@@ -506,14 +539,14 @@ func TestTableMatchesStore(t *testing.T) {
 
 	// The local-only settings must be empty in AWS, and the sam local
 	// switch is never set by the template.
-	for _, v := range []string{"DYNAMODB_ENDPOINT", "SECRETSMANAGER_ENDPOINT", "LOCAL_PEPPER", "LOCAL_JWT_PUBLIC_KEY"} {
+	for _, v := range []string{"DYNAMODB_ENDPOINT", "SECRETSMANAGER_ENDPOINT", "EVENTBRIDGE_ENDPOINT", "LOCAL_PEPPER", "LOCAL_JWT_PUBLIC_KEY"} {
 		if got := at(tpl, "Globals", "Function", "Environment", "Variables", v); got != "" {
 			t.Errorf("Globals sets %s to %v; it must be empty in a deployed stack", v, got)
 		}
 	}
 	for id, fn := range resourcesOfType(tpl, "AWS::Serverless::Function") {
 		vars, _ := at(fn, "Properties", "Environment", "Variables").(map[string]any)
-		for _, v := range []string{"AWS_SAM_LOCAL", "LOCAL_PEPPER", "LOCAL_JWT_PUBLIC_KEY", "DYNAMODB_ENDPOINT", "SECRETSMANAGER_ENDPOINT"} {
+		for _, v := range []string{"AWS_SAM_LOCAL", "LOCAL_PEPPER", "LOCAL_JWT_PUBLIC_KEY", "DYNAMODB_ENDPOINT", "SECRETSMANAGER_ENDPOINT", "EVENTBRIDGE_ENDPOINT"} {
 			if _, ok := vars[v]; ok {
 				t.Errorf("%s sets %s", id, v)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
+	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 	"github.com/kudurrustone/apikeys/functions/internal/rie"
 	"github.com/kudurrustone/apikeys/functions/internal/smfake"
 )
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
 
 // The functions under test: name (folder under functions/ and under
 // .build/host/) and the package it is built from.
-var functionNames = []string{"list", "generate", "revoke", "whoami", "authorizer"}
+var functionNames = []string{"list", "generate", "revoke", "whoami", "authorizer", "publisher"}
 
 const (
 	pepperSecretName = "kudurrustone-api-keys-pepper"
@@ -64,6 +65,7 @@ func (c *cacheResets) calls() []string {
 // DynamoDB Local table, a Secrets Manager fake and an API Gateway fake.
 type stack struct {
 	emu    map[string]*rie.Emulator
+	table  string // the DynamoDB Local table every function uses
 	resets *cacheResets
 	// plaintext keys seen in responses, to prove none reaches a log line
 	mu   sync.Mutex
@@ -94,7 +96,7 @@ func startStackEnv(t *testing.T, change map[string]string, names ...string) *sta
 	apigw := httptest.NewServer(resets)
 	t.Cleanup(apigw.Close)
 
-	s := &stack{emu: map[string]*rie.Emulator{}, resets: resets}
+	s := &stack{emu: map[string]*rie.Emulator{}, table: table, resets: resets}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, fn := range names {
@@ -111,6 +113,9 @@ func startStackEnv(t *testing.T, change map[string]string, names ...string) *sta
 			"PEPPER_SECRET_ARN":           sm.ARN(pepperSecretName),
 			"APIGATEWAY_ENDPOINT":         apigw.URL,
 			"LOG_LEVEL":                   "DEBUG",
+		}
+		if fn == "publisher" {
+			env["EVENTBRIDGE_ENDPOINT"] = motoserver.URL(t)
 		}
 		for k, v := range change {
 			if v == "" {
@@ -187,12 +192,15 @@ func summary(body []byte) string {
 		Policy       *struct {
 			Statement []struct{ Effect string } `json:"Statement"`
 		} `json:"policyDocument"`
-		ErrorMessage string `json:"errorMessage"`
+		ErrorMessage      string `json:"errorMessage"`
+		BatchItemFailures *[]any `json:"batchItemFailures"`
 	}
 	if json.Unmarshal(body, &v) != nil {
 		return "unparseable response"
 	}
 	switch {
+	case v.BatchItemFailures != nil:
+		return fmt.Sprintf("%d batch item failures", len(*v.BatchItemFailures))
 	case v.StatusCode != nil:
 		var e errorBody
 		if json.Unmarshal([]byte(v.Body), &e) == nil && e.Error.Code != "" {
@@ -411,6 +419,10 @@ var eventExpectations = map[string]expectation{
 	"authorizer-rest-token-revoked.json":          {function: "authorizer", policyEffect: "Deny"},
 	"authorizer-rest-request.json":                {function: "authorizer", policyEffect: "Allow"},
 	"authorizer-rest-request-missing-header.json": {function: "authorizer", errorMessage: "Unauthorized"},
+
+	// A stream event as the publisher's mapping delivers it (audit records
+	// only): every record published to the (moto) default bus.
+	"publisher-stream.json": {function: "publisher"},
 }
 
 // TestEmulatorEvents invokes every sample event in events/ and checks its
@@ -457,6 +469,10 @@ func TestEmulatorEvents(t *testing.T) {
 		want := eventExpectations[name]
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
 			ev := fill(t, name, readEvent(t, name), values)
+			if want.function == "publisher" {
+				checkPublisher(t, name, s.invoke(t, want.function, "events/"+name, ev))
+				return
+			}
 			if want.function != "authorizer" {
 				resp := s.proxy(t, want.function, "events/"+name, ev)
 				checkProxy(t, name, want, resp)
@@ -512,6 +528,17 @@ func checkProxy(t *testing.T, name string, want expectation, resp events.APIGate
 		if json.Unmarshal([]byte(resp.Body), &got) != nil || got["firmId"] != "acme" || got["keyId"] == "" {
 			t.Errorf("%s: body %s", name, resp.Body)
 		}
+	}
+}
+
+// checkPublisher requires a partial batch response without failures.
+func checkPublisher(t *testing.T, name string, body []byte) {
+	t.Helper()
+	var r struct {
+		BatchItemFailures *[]any `json:"batchItemFailures"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.BatchItemFailures == nil || len(*r.BatchItemFailures) != 0 {
+		t.Errorf("%s: %s, want no batch item failures", name, body)
 	}
 }
 

@@ -19,6 +19,9 @@
 //	LOCAL_PEPPER             generate, authorizer under sam local  the pepper secret's JSON
 //	LOCAL_JWT_PUBLIC_KEY, LOCAL_JWT_ISSUER, LOCAL_JWT_AUDIENCE   list, generate, revoke under sam local (package samlocal)
 //	CLAIM_SUBJECT, CLAIM_FIRM_ID, CLAIM_ROLE, CLAIM_TIER, ADMIN_ROLE, PREMIER_TIER   management functions, local server (package identity)
+//	EVENT_BUS_NAME           publisher                           event bus name or ARN; "" or "default": the default bus
+//	EVENTBRIDGE_ENDPOINT     publisher                           http(s) URL (tests, moto)
+//	EXPIRY_WARNING_DAYS      expiry, local server                1..365, default 7
 //	KST_ADDR, KST_DATA, KST_PEPPER, AWS_REGION   the local server only
 package settings
 
@@ -52,6 +55,9 @@ const (
 	EnvLocalJWTIssuer         = "LOCAL_JWT_ISSUER"
 	EnvLocalJWTAudience       = "LOCAL_JWT_AUDIENCE"
 	EnvAWSRegion              = "AWS_REGION"
+	EnvEventBusName           = "EVENT_BUS_NAME"
+	EnvEventBridgeEndpoint    = "EVENTBRIDGE_ENDPOINT"
+	EnvExpiryWarningDays      = "EXPIRY_WARNING_DAYS"
 )
 
 // Bounds and defaults.
@@ -220,6 +226,42 @@ func ReadCacheReset(getenv func(string) string) (CacheReset, error) {
 		errs = append(errs, fmt.Errorf("set both %s and %s, or neither", EnvAPIID, EnvStageName))
 	}
 	return c, wrap(errs)
+}
+
+// Events is where the publisher puts lifecycle events.
+type Events struct {
+	Bus      string // EVENT_BUS_NAME; "" is the default bus
+	Endpoint string // EVENTBRIDGE_ENDPOINT
+}
+
+// ReadEvents reads the publisher's settings.
+func ReadEvents(getenv func(string) string) (Events, error) {
+	e := Events{Bus: strings.TrimSpace(getenv(EnvEventBusName))}
+	var err error
+	e.Endpoint, err = Endpoint(EnvEventBridgeEndpoint, getenv(EnvEventBridgeEndpoint))
+	if err != nil {
+		return e, wrap([]error{err})
+	}
+	return e, nil
+}
+
+// Bounds of EXPIRY_WARNING_DAYS.
+const (
+	DefaultExpiryWarningDays = 7
+	MaxExpiryWarningDays     = 365
+)
+
+// ExpiryWarningDays parses EXPIRY_WARNING_DAYS: how many days before a
+// key's expiry the expiry check warns; "" is the default.
+func ExpiryWarningDays(v string) (int, error) {
+	if strings.TrimSpace(v) == "" {
+		return DefaultExpiryWarningDays, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > MaxExpiryWarningDays {
+		return 0, fmt.Errorf("%s=%q is not a whole number of days from 1 to %d", EnvExpiryWarningDays, v, MaxExpiryWarningDays)
+	}
+	return n, nil
 }
 
 func wrap(errs []error) error {

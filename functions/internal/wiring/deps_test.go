@@ -35,6 +35,8 @@ func TestEachFunctionLinksOnlyWhatItUses(t *testing.T) {
 		{"list", []string{sdkService + "apigatewayv2", mod + "authcache", mod + "authorizer"}},
 		{"generate", []string{sdkService + "apigatewayv2", mod + "authcache", mod + "authorizer"}},
 		{"revoke", []string{mod + "authorizer"}},
+		{"publisher", []string{sdkService + "secretsmanager", sdkService + "apigatewayv2", jwt, mod + "pepper",
+			mod + "samlocal", mod + "authorizer", mod + "authcache", mod + "httpapi"}},
 	}
 	root, err := testkit.RepoRoot()
 	if err != nil {

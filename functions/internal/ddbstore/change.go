@@ -1,0 +1,36 @@
+package ddbstore
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
+)
+
+// DecodeChange reads the change an item of the table records, for the
+// publisher function that reads the table's change stream: an audit item
+// (written in the same transaction as the generate, update, roll or revoke
+// it records) or an expiry-warning item (written by ClaimExpiryWarning).
+// Any other item records no change: ok is false.
+func DecodeChange(it map[string]types.AttributeValue) (c lifecycle.Change, ok bool, err error) {
+	d := decoder{it: it}
+	typ := d.str(attrType)
+	sk := d.str(SortKey)
+	if d.err != nil {
+		return lifecycle.Change{}, false, fmt.Errorf("decode change: %w", d.err)
+	}
+	switch typ {
+	case typeAudit:
+		a, err := decodeAudit(it)
+		if err != nil {
+			return lifecycle.Change{}, false, err
+		}
+		// The sort key (time, key id, action) is unique within the firm.
+		return lifecycle.Change{AuditRecord: a, ID: strings.TrimPrefix(sk, auditPrefix)}, true, nil
+	}
+	return lifecycle.Change{}, false, nil
+}
+
+var _ lifecycle.DecodeFunc = DecodeChange
