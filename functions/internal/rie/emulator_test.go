@@ -335,7 +335,7 @@ func TestEmulatorStory(t *testing.T) {
 	who["requestContext"].(map[string]any)["authorizer"] = map[string]any{"lambda": allow.Context}
 	whoEvent, _ := json.Marshal(who)
 	resp := s.proxy(t, "whoami", "whoami with the authorizer's context", whoEvent)
-	var got map[string]string
+	var got map[string]any
 	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(resp.Body), &got) != nil {
 		t.Fatalf("whoami: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -524,8 +524,8 @@ func checkProxy(t *testing.T, name string, want expectation, resp events.APIGate
 			}
 		}
 	case name == "whoami.json":
-		var got map[string]string
-		if json.Unmarshal([]byte(resp.Body), &got) != nil || got["firmId"] != "acme" || got["keyId"] == "" {
+		var got struct{ FirmID, KeyID string }
+		if json.Unmarshal([]byte(resp.Body), &got) != nil || got.FirmID != "acme" || got.KeyID == "" {
 			t.Errorf("%s: body %s", name, resp.Body)
 		}
 	}
