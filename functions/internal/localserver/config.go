@@ -25,6 +25,7 @@ const (
 const (
 	EnvAddr             = "KST_ADDR"
 	EnvDataDir          = "KST_DATA"
+	EnvAllowRemote      = "KST_ALLOW_REMOTE"
 	EnvDynamoDBEndpoint = settings.EnvDynamoDBEndpoint
 	EnvTable            = settings.EnvTableName
 	EnvMaxActiveKeys    = settings.EnvMaxActiveKeys
@@ -34,9 +35,13 @@ const (
 
 // Config is the local server's configuration.
 type Config struct {
-	// Addr is the listen address (default 127.0.0.1:8080). Anything but
-	// loopback exposes /dev/token, which mints admin tokens for anyone.
+	// Addr is the listen address (default 127.0.0.1:8080). New refuses a
+	// non-loopback address unless AllowRemote is set, and then serves no
+	// /dev/token (it mints admin tokens for anyone who can reach it).
 	Addr string
+	// AllowRemote permits a non-loopback Addr (flag -allow-remote, env
+	// KST_ALLOW_REMOTE=true); tokens must then come from elsewhere.
+	AllowRemote bool
 	// DataDir holds the embedded store (keys.db), the pepper file
 	// (pepper.json) and the token signing key (jwt-signing-key.pem).
 	DataDir string
@@ -75,6 +80,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", env(EnvAddr, DefaultAddr), "listen address (env "+EnvAddr+")")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", getenv(EnvAllowRemote) == "true", "allow a non-loopback -addr; /dev/token is then not served (env "+EnvAllowRemote+"=true)")
 	fs.StringVar(&cfg.DataDir, "data", env(EnvDataDir, DefaultDataDir), "data folder: embedded store, pepper, token signing key (env "+EnvDataDir+")")
 	fs.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", env(EnvDynamoDBEndpoint, ""), "use DynamoDB at this endpoint (e.g. http://127.0.0.1:8000 for DynamoDB Local) instead of the embedded store (env "+EnvDynamoDBEndpoint+")")
 	fs.StringVar(&cfg.Table, "table", env(EnvTable, DefaultTable), "DynamoDB table, created if missing (env "+EnvTable+")")

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -124,6 +125,20 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, keyservice.CodeNotFound, "No such route.")
 		return
 	}
+	// The size limit and the token are checked before a byte of the body
+	// is read, so unauthenticated bodies cost no memory.
+	if r.ContentLength > maxPayload {
+		writeError(w, http.StatusRequestEntityTooLarge, keyservice.CodeInvalidRequest, "The request body is too large.")
+		return
+	}
+	ev := g.event(r, rt, params, nil)
+	if rt.Function == httpapi.FunctionWhoami {
+		if !g.lambdaAuthorize(w, r, &ev) {
+			return
+		}
+	} else if !g.jwtAuthorize(w, r, &ev) {
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPayload))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -134,15 +149,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, keyservice.CodeInvalidRequest, "The request body could not be read.")
 		return
 	}
-	ev := g.event(r, rt, params, body)
-
-	if rt.Function == httpapi.FunctionWhoami {
-		if !g.lambdaAuthorize(w, r, &ev) {
-			return
-		}
-	} else if !g.jwtAuthorize(w, r, &ev) {
-		return
-	}
+	setBody(&ev, body)
 	g.invoke(w, r.Context(), rt, ev)
 }
 
@@ -321,7 +328,7 @@ func (g *gateway) event(r *http.Request, rt *gatewayRoute, params map[string]str
 			Stage:        gatewayStage,
 			RequestID:    requestID(),
 			APIID:        gatewayAPIID,
-			DomainName:   hostOnly(r.Host),
+			DomainName:   domainName(r.Host),
 			DomainPrefix: strings.SplitN(hostOnly(r.Host), ".", 2)[0],
 			Time:         now.Format("02/Jan/2006:15:04:05 -0700"),
 			TimeEpoch:    now.UnixMilli(),
@@ -334,14 +341,7 @@ func (g *gateway) event(r *http.Request, rt *gatewayRoute, params map[string]str
 			},
 		},
 	}
-	if len(body) > 0 {
-		if utf8.Valid(body) {
-			ev.Body = string(body)
-		} else {
-			ev.Body = base64.StdEncoding.EncodeToString(body)
-			ev.IsBase64Encoded = true
-		}
-	}
+	setBody(&ev, body)
 	return ev
 }
 
@@ -430,7 +430,24 @@ func hostOnly(hostport string) string {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h
 	}
+	if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
+		return hostport[1 : len(hostport)-1] // an IPv6 address without a port
+	}
 	return hostport
+}
+
+// domainName is the Host without its port, an IPv6 address in brackets so
+// that "https://" + domainName + path stays a URL: the proxy library builds
+// the request URL that way, and on failure logs it, query included.
+func domainName(hostport string) string {
+	h := hostOnly(hostport)
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Is6() {
+		return "[" + h + "]"
+	}
+	if _, err := url.Parse("https://" + h + "/"); err != nil || strings.ContainsAny(h, "/?#@") {
+		return gatewayAPIID + ".execute-api." + gatewayRegion + ".amazonaws.com"
+	}
+	return h
 }
 
 func sourceIP(remoteAddr string) string {
@@ -438,4 +455,18 @@ func sourceIP(remoteAddr string) string {
 		return h
 	}
 	return remoteAddr
+}
+
+// setBody puts body into the event as API Gateway does: text as is,
+// anything else base64-encoded.
+func setBody(ev *events.APIGatewayV2HTTPRequest, body []byte) {
+	if len(body) == 0 {
+		return
+	}
+	if utf8.Valid(body) {
+		ev.Body = string(body)
+	} else {
+		ev.Body = base64.StdEncoding.EncodeToString(body)
+		ev.IsBase64Encoded = true
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 
@@ -87,6 +88,19 @@ func loopbackHostsOnly(next http.Handler) http.Handler {
 		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && !strings.EqualFold(host, "localhost") {
 			writeError(w, http.StatusMisdirectedRequest, keyservice.CodeInvalidRequest,
 				"This local server only answers requests addressed to localhost or a loopback address.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackPeersOnly answers only requests whose TCP peer is a loopback
+// address; to anyone else the route does not exist.
+func loopbackPeersOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !ap.Addr().Unmap().IsLoopback() {
+			writeError(w, http.StatusNotFound, keyservice.CodeNotFound, "No such route.")
 			return
 		}
 		next.ServeHTTP(w, r)

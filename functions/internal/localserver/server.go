@@ -54,6 +54,11 @@ type Server struct {
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = withDefaults(cfg)
 	log := cfg.Logger
+	loopback := listensOnLoopback(cfg.Addr)
+	if !loopback && !cfg.AllowRemote {
+		return nil, fmt.Errorf("localserver: refusing to listen on %s, which is not a loopback address: "+
+			"anyone who can reach it could use the API; pass -allow-remote (%s=true) to do it anyway, without /dev/token", cfg.Addr, EnvAllowRemote)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("localserver: create data folder: %w", err)
 	}
@@ -90,10 +95,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", gw)
-	mux.Handle("/dev/token", devToken(tokens, cfg.Identity))
+	if loopback {
+		mux.Handle("/dev/token", loopbackPeersOnly(devToken(tokens, cfg.Identity)))
+	}
 	mux.Handle("/", console)
 	handler := securityHeaders(mux)
-	if listensOnLoopback(cfg.Addr) {
+	if loopback {
 		handler = securityHeaders(loopbackHostsOnly(mux))
 	}
 	return &Server{
@@ -195,7 +202,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	}
 	base := "http://" + ln.Addr().String()
 	if !isLoopback(ln.Addr()) {
-		cfg.Logger.Warn("listening beyond loopback: anyone who can reach this address can mint admin tokens at /dev/token", "addr", ln.Addr().String())
+		cfg.Logger.Warn("listening beyond loopback (-allow-remote): /dev/token is not served", "addr", ln.Addr().String())
 	}
 	fmt.Fprintf(out, "KudurruStone API Keys, local server (for development only, never deploy it)\n"+
 		"  console  %s/\n  openapi  %s/openapi.json\n  store    %s\n"+
