@@ -62,12 +62,16 @@ func (b *browserSession) lifecycle(s *testServer) {
 	}
 	b.state("edit-error")
 	b.do("save the edit",
-		chromedp.SetValue(chromedp.ID("edit-ips"), "127.0.0.1"),
+		chromedp.SetValue(chromedp.ID("edit-ips"), ""),
+		chromedp.SendKeys(chromedp.ID("edit-ips"), "127.0.0.1"),
 		chromedp.SetValue(chromedp.ID("edit-label"), "Reporting Sync"),
 		chromedp.Click(chromedp.ID("edit-scope-write")),
 		chromedp.Click(chromedp.ID("edit-on")),
 		setDateInDays("edit-expires", 5),
 	)
+	if b.visible("#edit-ips-error") || b.eval(`document.getElementById('edit-ips').hasAttribute('aria-invalid')`) {
+		t.Error("the address error stays after the addresses were corrected")
+	}
 	b.state("edit")
 	b.do("save", chromedp.Click(chromedp.ID("edit-submit")),
 		chromedp.WaitVisible(chromedp.ID("view-keys")), chromedp.WaitNotVisible(chromedp.ID("keys-loading")))
@@ -139,7 +143,7 @@ func (b *browserSession) lifecycle(s *testServer) {
 	if got := b.text(`#activity-body tr:first-child`); !strings.Contains(got, "Rolled") || !strings.Contains(got, "alice") || !strings.Contains(got, "1 hour") {
 		t.Errorf("roll event = %q", got)
 	}
-	if got := b.text(`#activity-body tr:nth-child(2)`); !strings.Contains(got, "Updated") || !strings.Contains(got, "label") {
+	if got := b.text(`#activity-body tr:nth-child(2)`); !strings.Contains(got, "Updated") || !strings.Contains(got, "label") || !strings.Contains(got, "expiry") || !strings.Contains(got, "access") {
 		t.Errorf("update event = %q, want what changed", got)
 	}
 	b.state("activity")

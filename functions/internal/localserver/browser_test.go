@@ -130,6 +130,11 @@ func newBrowser(t *testing.T) *browserSession {
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(cancel)
 
+	// This run's screenshots only: drop the previous run's.
+	old, _ := filepath.Glob(filepath.Join(artifactsDir(t), "console-*.png"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
 	b := &browserSession{t: t, ctx: ctx, axe: axe}
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: recordHistory}); err != nil {
 		t.Fatal(err)

@@ -733,6 +733,21 @@
     for (const id of ids) clearFieldError(prefix + '-' + id);
   }
 
+  // Editing a field clears its error; once no field is in error, the
+  // form's messages go too.
+  function clearOnEdit(prefix, ids) {
+    for (const id of ids) {
+      if (id === 'label') continue; // checkLabel keeps the label's state
+      $(prefix + '-' + id).addEventListener(id === 'scopes' ? 'change' : 'input', () => {
+        clearFieldError(prefix + '-' + id);
+        if (!$(prefix + '-form').querySelector('[aria-invalid="true"]')) {
+          formError(prefix, '');
+          alertError('');
+        }
+      });
+    }
+  }
+
   // ---------------------------------------------------------------- new key
 
   function openNew(push) {
@@ -1074,11 +1089,13 @@
     'key.revoked': 'Revoked',
   };
 
+  const memberText = { label: 'label', expiresAt: 'expiry', scopes: 'access', allowedIps: 'allowed addresses' };
+
   function eventRow(ev) {
     const d = ev.details || {};
     const what = el('td', { 'data-col': 'What' }, el('span', { class: 'action action-' + String(ev.action).replace(/\W/g, '-'), text: actionText[ev.action] || ev.action }));
     if (ev.action === 'key.updated' && Array.isArray(d.changed) && d.changed.length) {
-      what.append(el('span', { class: 'sub', text: 'Changed: ' + d.changed.join(', ') }));
+      what.append(el('span', { class: 'sub', text: 'Changed: ' + d.changed.map((m) => memberText[m] || m).join(', ') }));
     }
     if (ev.action === 'key.rolled' && typeof d.gracePeriodSeconds === 'number') {
       what.append(el('span', { class: 'sub', text: 'Old key kept ' + graceText(d.gracePeriodSeconds) }));
@@ -1186,6 +1203,8 @@
     $('load-more').addEventListener('click', onLoadMore);
 
     $('new-form').addEventListener('submit', onGenerate);
+    clearOnEdit('new', ['scopes', 'ips', 'expires']);
+    clearOnEdit('edit', ['scopes', 'ips', 'expires']);
     $('new-label').addEventListener('input', () => checkLabel('new'));
     $('cancel-new').addEventListener('click', () => backToKeys(null, null));
 
