@@ -55,9 +55,15 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// Who was turned away, for the security log: the subject and firm
 		// of the admin token (empty when there was none) and the key id of
 		// the path, never a key or a body.
+		// An id that cannot be a key id is not logged: a client may put
+		// anything in the path, a key included.
 		adm, _ := a.ident.Admin(r)
+		keyID := r.PathValue("id")
+		if !keyservice.ValidID(keyID) {
+			keyID = ""
+		}
 		a.log.WarnContext(r.Context(), "management call denied", "code", code, "method", r.Method,
-			"pattern", r.Pattern, "subject", adm.Subject, "firmId", adm.FirmID, "keyId", r.PathValue("id"),
+			"pattern", r.Pattern, "subject", adm.Subject, "firmId", adm.FirmID, "keyId", keyID,
 			"sourceIp", adm.SourceIP)
 	}
 	writeErrorStatus(w, StatusOf(code), code, msg)

@@ -150,3 +150,19 @@ func TestDeniedManagementCallsAreLogged(t *testing.T) {
 		})
 	}
 }
+
+// TestDeniedCallWithAKeyInThePathLogsNoKey: a key put where an id goes is
+// 404 and is not logged.
+func TestDeniedCallWithAKeyInThePathLogsNoKey(t *testing.T) {
+	e := newEnv(t)
+	key := "kst_U3QjpEnViqwTyEUNKpdBe3CpMR8jtjW0VosRfE90Wzz0chKAV"
+	for _, claims := range []map[string]string{adminPremier, member} {
+		rec := e.do(req{method: "POST", target: "/v1/api-keys/" + key + "/revoke", claims: claims})
+		if rec.Code != 404 && rec.Code != 403 {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "management call denied") || strings.Contains(logs, key[4:20]) {
+		t.Fatalf("denial not logged, or logged with the key:\n%s", logs)
+	}
+}

@@ -186,13 +186,16 @@ func TestLabelRefusesAKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range []string{key, "Copy of " + key, key + " old", "  " + key + "  ", "kst_kst_" + key[4:] + "x"} {
+	// SPEC: a whole key in any letter case, with or without its prefix, or
+	// any run of 24 characters copied from one.
+	for _, l := range []string{key, "Copy of " + key, key + " old", "  " + key + "  ", "kst_kst_" + key[4:] + "x",
+		key[:len(key)-1], key[:len(key)-6], strings.ToUpper(key), strings.ToLower(key[4:]), key[10:34]} {
 		_, err := keyservice.NormalizeLabel(l)
 		if keyservice.CodeOf(err) != keyservice.CodeInvalidLabel || strings.Contains(err.Error(), key[4:12]) {
 			t.Errorf("label with a key: %v", err)
 		}
 	}
-	for _, l := range []string{"kst_ migration", "Rotate kst_ keys", key[:len(key)-1], strings.ToUpper(key)} {
+	for _, l := range []string{"kst_ migration", "Rotate kst_ keys", "kst_" + key[4:20] + " partial"} {
 		if _, err := keyservice.NormalizeLabel(l); err != nil {
 			t.Errorf("NormalizeLabel(%q): %v", l, err)
 		}
