@@ -215,7 +215,6 @@ func TestCFNFunctionSettings(t *testing.T) {
 			"Handler":       "bootstrap",
 			"Architectures": `["arm64"]`,
 			"Code":          fmt.Sprintf(`{"S3Bucket":"sam-package-bucket","S3Key":"%s.zip"}`, id),
-			"LoggingConfig": `{"LogFormat":"JSON"}`,
 			"MemorySize":    "256",
 			"Role":          "GetAtt " + id + "Role.Arn",
 		} {
