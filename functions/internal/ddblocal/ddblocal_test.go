@@ -29,9 +29,9 @@ func TestTemplateTableParses(t *testing.T) {
 	if table.SSESpecification == nil || !table.SSESpecification.SSEEnabled {
 		t.Error("SSE is not enabled")
 	}
-	// Deletion protection is conditional (!If over a parameter), which
-	// Template leaves unevaluated; the contract tests check it on the
-	// transformed template.
+	if !aws.ToBool(table.DeletionProtectionEnabled) {
+		t.Error("deletion protection is off by default")
+	}
 }
 
 func TestNewTableMatchesTemplate(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation"
 	cfndynamodb "github.com/awslabs/goformation/v7/cloudformation/dynamodb"
 	"github.com/awslabs/goformation/v7/intrinsics"
+	"gopkg.in/yaml.v3"
 )
 
 // TableResource is the logical id of the keys table in template.yaml.
@@ -39,13 +41,16 @@ var (
 	templateErr  error
 )
 
-// Template returns template.yaml parsed by goformation, with conditions
-// left unevaluated (goformation's condition evaluation turns a resource's
-// own Condition attribute into a boolean and then cannot read the
-// resource; an !If it cannot evaluate becomes null). It parses once per process and
-// returns the same value to every caller, who must not modify it: goformation
-// keeps global state while parsing and is not safe for concurrent use, so
-// tests (parallel ones especially) should go through here.
+// Template returns the part of template.yaml the harness needs, the keys
+// table with the parameters and conditions, parsed by goformation with
+// conditions evaluated against parameter defaults (so !If/!Equals over
+// parameters resolve as in a default deployment). The other resources are
+// left out: goformation does not know every property SAM and
+// CloudFormation have (LoggingConfig, for one), nor a resource's own
+// Condition. It parses once per process and returns the same value to
+// every caller, who must not modify it: goformation keeps global state
+// while parsing and is not safe for concurrent use, so tests (parallel
+// ones especially) should go through here.
 func Template() (*cloudformation.Template, error) {
 	templateOnce.Do(func() {
 		path, err := TemplatePath()
@@ -53,12 +58,50 @@ func Template() (*cloudformation.Template, error) {
 			templateErr = err
 			return
 		}
-		template, err = goformation.OpenWithOptions(path, &intrinsics.ProcessorOptions{})
+		b, err := tableOnly(path)
+		if err == nil {
+			template, err = goformation.ParseYAMLWithOptions(b, &intrinsics.ProcessorOptions{EvaluateConditions: true})
+		}
 		if err != nil {
 			templateErr = fmt.Errorf("ddblocal: parse %s: %w", path, err)
 		}
 	})
 	return template, templateErr
+}
+
+// tableOnly returns the template's YAML with Parameters, Conditions and
+// the TableResource, and nothing else (short-form tags kept).
+func tableOnly(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("not a YAML mapping")
+	}
+	top := doc.Content[0]
+	var kept []*yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		switch k.Value {
+		case "AWSTemplateFormatVersion", "Parameters", "Conditions":
+			kept = append(kept, k, v)
+		case "Resources":
+			res := &yaml.Node{Kind: yaml.MappingNode}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if v.Content[j].Value == TableResource {
+					res.Content = append(res.Content, v.Content[j], v.Content[j+1])
+				}
+			}
+			kept = append(kept, k, res)
+		}
+	}
+	top.Content = kept
+	return yaml.Marshal(&doc)
 }
 
 // TemplateTable returns the KeysTable resource of template.yaml.
