@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
@@ -32,7 +31,7 @@ func main() {
 		fail(err)
 	}
 	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log)
-	lambda.Start(local.Wrap(httpadapter.NewV2(api.Handler(httpapi.FunctionList)).ProxyWithContext))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionList), log)))
 }
 
 func fail(err error) {

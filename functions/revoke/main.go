@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/kudurrustone/apikeys/functions/internal/authcache"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
@@ -38,7 +37,7 @@ func main() {
 	}
 	resetter := authcache.New(deps.AWS, reset, st.SAMLocal, log)
 	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log, httpapi.WithRevokeHook(resetter.Reset))
-	lambda.Start(local.Wrap(httpadapter.NewV2(api.Handler(httpapi.FunctionRevoke)).ProxyWithContext))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionRevoke), log)))
 }
 
 func fail(err error) {

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
@@ -23,5 +22,5 @@ func main() {
 	}
 	log := settings.NewLogger(os.Stdout, level)
 	api := httpapi.New(nil, identity.ConfigFromEnv(os.Getenv), log)
-	lambda.Start(httpadapter.NewV2(api.Handler(httpapi.FunctionWhoami)).ProxyWithContext)
+	lambda.Start(httpapi.Proxy(api.Handler(httpapi.FunctionWhoami), log))
 }

@@ -20,7 +20,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
@@ -57,7 +56,7 @@ type LambdaHandler interface {
 type gatewayRoute struct {
 	httpapi.Route
 	segments []string // "{id}" marks a parameter
-	lambda   *httpadapter.HandlerAdapterV2
+	lambda   httpapi.ProxyFunc
 }
 
 type gateway struct {
@@ -76,7 +75,7 @@ func newGateway(api *httpapi.API, tokens *tokenAuthority, authorizer LambdaHandl
 		g.routes = append(g.routes, gatewayRoute{
 			Route:    r,
 			segments: strings.Split(strings.TrimPrefix(r.Path, "/"), "/"),
-			lambda:   httpadapter.NewV2(api.Handler(r.Function)),
+			lambda:   httpapi.Proxy(api.Handler(r.Function), log),
 		})
 	}
 	return g
@@ -252,7 +251,7 @@ func (g *gateway) invoke(w http.ResponseWriter, ctx context.Context, rt *gateway
 			return
 		}
 	}
-	resp, err := rt.lambda.ProxyWithContext(ctx, ev)
+	resp, err := rt.lambda(ctx, ev)
 	if err != nil {
 		// A function error is API Gateway's 500 Internal Server Error.
 		g.log.ErrorContext(ctx, "function failed", "function", rt.Function, "error", err)
