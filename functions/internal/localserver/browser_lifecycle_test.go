@@ -180,3 +180,15 @@ func (b *browserSession) activityLoadMore(events int) {
 	}
 	b.state("activity-load-more")
 }
+
+// readActivity: a firm without Premier still reads its activity.
+func (b *browserSession) readActivity(label string) {
+	t := b.t
+	t.Helper()
+	b.do("open Activity", chromedp.Click(chromedp.ID("open-activity")),
+		chromedp.WaitVisible(chromedp.ID("view-activity")), chromedp.WaitNotVisible(chromedp.ID("activity-loading")))
+	if got := b.text(`#activity-body`); !strings.Contains(got, "Generated") || !strings.Contains(got, label) {
+		t.Errorf("activity of a firm without Premier = %q, want the generate of %q", got, label)
+	}
+	b.state("not-premier-activity")
+}
