@@ -112,8 +112,23 @@ func TestNoLeak(t *testing.T) {
 			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"x","expiresAt":"` + key + `"}`},
 			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"x"` + key},
 			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"x\u0000` + key + `"}`},
-			// An admin pastes the key where the label goes.
+			// The strict decoder's refusals: duplicates, names in another
+			// case, null, wrong types, each around the key.
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"x","label":"` + key + `"}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"` + key + `":1,"` + key + `":2}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"x","` + strings.ToUpper(key[4:34]) + `":null}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":null,"expiresAt":{"` + key + `":1}}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"x","expiresAt":"` + key[4:14] + `-01-01T00:00:00Z"}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"x","expiresAt":"9999-12-31T23:30:00-01:00","` + key + `":0}`},
+			{method: "GET", target: "/v1/api-keys?status=active&utm_source=" + key + ";b", claims: adm},
+			{method: "GET", target: "/v1/api-keys?status=" + key + ";b", claims: adm},
+			// An admin pastes the key, or part of it, where the label goes.
 			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"` + key + `"}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"my key ` + key[:len(key)-6] + `"}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"` + strings.ToLower(key[4:]) + `"}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"see ` + key[12:36] + ` here"}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"\u202e` + key[4:28] + `"}`},
+			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"` + strings.Repeat(key[4:20], 5) + `"}`},
 			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"Copy of ` + key + `"}`},
 			{method: "POST", target: "/v1/api-keys", claims: withClaims(adm, "tier", "basic"), body: `{"label":"x"}`},
 			{method: "POST", target: "/v1/api-keys", claims: adm, headers: map[string]string{"Content-Type": "text/" + key}, body: `{"label":"x"}`},
@@ -146,6 +161,12 @@ func TestNoLeak(t *testing.T) {
 
 		logs := s.logs.Bytes()
 		snap := env.snapshot(t)
+		// The audit records, as the store gives them back.
+		records, err := env.store.ListAudit(ctx, firm)
+		if err != nil || len(records) == 0 {
+			t.Fatalf("ListAudit: %d records, %v", len(records), err)
+		}
+		audit, _ := json.Marshal(records)
 		// The captures are real: the logs hold the audit lines, the store
 		// the key's record.
 		if !bytes.Contains(logs, []byte(k.ID)) || !bytes.Contains(logs, []byte(`"audit"`)) {
@@ -162,6 +183,7 @@ func TestNoLeak(t *testing.T) {
 			{"error strings", []byte(strings.Join(errs, "\n"))},
 			{"HTTP and authorizer answers", answers.Bytes()},
 			{"store (" + env.name + ")", snap.raw},
+			{"audit records", audit},
 		} {
 			t.Run(part.name, func(t *testing.T) { storetest.AssertNoPlaintext(t, part.data, []string{key}) })
 		}

@@ -2,9 +2,14 @@ package storetest
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
 
 // hintChars is how many characters of the secret part a hint may show; any
@@ -44,4 +49,32 @@ func AssertNoPlaintext(t testing.TB, dump []byte, keys []string) {
 			}
 		}
 	}
+}
+
+// testServiceNoPlaintextInAudit: the audit records a store gives back and
+// the service's log lines hold no key and no run of one, after generates,
+// refused labels holding key material, and revokes.
+func testServiceNoPlaintextInAudit(t *testing.T, s keyservice.Store) {
+	ctx := context.Background()
+	e := newEnv(t, s, 10, TestPepperSet(t, "1"))
+	var keys []string
+	for i := range 3 {
+		k, plain := e.generate(t, fmt.Sprintf("Audit %d", i), nil)
+		keys = append(keys, plain)
+		for _, label := range []string{plain, "my key " + plain[:len(plain)-6], strings.ToUpper(plain), plain[5:29]} {
+			_, _, err := e.svc.Generate(ctx, e.admin, keyservice.GenerateInput{Label: label})
+			wantCode(t, "Generate with key material in the label", err, keyservice.CodeInvalidLabel)
+		}
+		_, err := e.svc.Revoke(ctx, e.admin, k.ID)
+		noErr(t, "Revoke", err)
+	}
+	records, err := s.ListAudit(ctx, e.admin.FirmID)
+	noErr(t, "ListAudit", err)
+	if len(records) < 6 {
+		t.Fatalf("ListAudit: %d records, want at least 6", len(records))
+	}
+	raw, err := json.Marshal(records)
+	noErr(t, "encode audit records", err)
+	AssertNoPlaintext(t, raw, keys)
+	AssertNoPlaintext(t, e.logs.Bytes(), keys)
 }

@@ -27,6 +27,7 @@ func RunService(t *testing.T, newStore func(t *testing.T) keyservice.Store) {
 		{"ListFilterAndPaging", testServiceList},
 		{"ExpiryReleasesSlot", testServiceExpiry},
 		{"ExpiresAtRoundTrip", testServiceExpiresAtRoundTrip},
+		{"NoPlaintextInAudit", testServiceNoPlaintextInAudit},
 		{"LastUsedThrottle", testServiceLastUsed},
 		{"ScopesAndAddresses", testServiceAccess},
 		{"PepperRotation", testServicePepperRotation},
