@@ -1,6 +1,7 @@
 // Command authorizer is the Lambda authorizer for API keys (package
 // authorizer): it answers HTTP API payload 2.0 and REST API TOKEN and
-// REQUEST events.
+// REQUEST events with IAM policies (AUTHORIZER_RESPONSE=simple: HTTP API
+// simple responses).
 package main
 
 import (
@@ -19,7 +20,8 @@ import (
 func main() {
 	st, err1 := settings.ReadStore(os.Getenv)
 	pep, err2 := settings.ReadPepper(os.Getenv)
-	if err := errors.Join(err1, err2); err != nil {
+	response, err3 := settings.AuthorizerResponse(os.Getenv(settings.EnvAuthorizerResponse))
+	if err := errors.Join(err1, err2, err3); err != nil {
 		fmt.Fprintln(os.Stderr, "authorizer:", err)
 		os.Exit(1)
 	}
@@ -29,5 +31,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "authorizer:", err)
 		os.Exit(1)
 	}
-	lambda.Start(authorizer.New(deps.Service, log))
+	var opts []authorizer.Option
+	if response == settings.AuthorizerSimple {
+		opts = append(opts, authorizer.WithSimpleResponses())
+	}
+	lambda.Start(authorizer.New(deps.Service, log, opts...))
 }

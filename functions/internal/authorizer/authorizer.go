@@ -1,11 +1,20 @@
 // Package authorizer is the Lambda authorizer of the integration routes. It
-// reads the API key from the Authorization header, asks the key service,
-// and answers in the format of the event it got: a simple response for HTTP
-// API payload 2.0, an IAM policy for REST API TOKEN and REQUEST events (and
-// HTTP API payload 1.0, which has the REST shape).
+// reads the API key from the Authorization header and the request's source
+// address, asks the key service, and answers with an IAM policy that
+// allows exactly the HTTP methods of the key's scopes on every resource of
+// the calling API's stage: for HTTP API payload 2.0 (without simple
+// responses), REST API TOKEN and REQUEST events, and HTTP API payload 1.0
+// (the REST shape). API Gateway enforces the scopes, and a cached answer
+// is right for every route. With WithSimpleResponses it answers HTTP API
+// events with simple responses instead, and the backend checks the scopes
+// in the context.
 //
 // A malformed event or a bad key is a deny, which is an answer (except the
-// REST "Unauthorized" convention, see Invoke).
+// REST "Unauthorized" convention). When it cannot decide (the store or the
+// pepper failed, a timeout, a panic) it fails the invocation with
+// ErrUndecided: API Gateway then answers 500 and caches nothing, where a
+// deny would lock a working key out for the cache TTL. It never allows by
+// default.
 package authorizer
 
 import (
@@ -13,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"strings"
 	"time"
@@ -24,11 +34,12 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
 
-// Authorizer decides on a presented key; *keyservice.Service is one. A
-// deny matches keyservice.ErrDenied; any other error means it could not
+// Authorizer decides on a presented key used from a source address (the
+// zero netip.Addr when the event carries none); *keyservice.Service is one.
+// A deny matches keyservice.ErrDenied; any other error means it could not
 // decide.
 type Authorizer interface {
-	Authorize(ctx context.Context, key string) (keyservice.Principal, error)
+	AuthorizeFrom(ctx context.Context, key string, source netip.Addr) (keyservice.Principal, error)
 }
 
 var _ Authorizer = (*keyservice.Service)(nil)
@@ -36,6 +47,11 @@ var _ Authorizer = (*keyservice.Service)(nil)
 // ErrUnauthorized is the error a REST API authorizer returns to make API
 // Gateway answer 401 instead of 403. Its text is fixed by API Gateway.
 var ErrUnauthorized = errors.New("Unauthorized")
+
+// ErrUndecided fails the invocation when the authorizer cannot decide: API
+// Gateway answers 500 and caches nothing. Its text carries no detail; the
+// log line of the decision has the reason.
+var ErrUndecided = errors.New("authorizer: cannot decide")
 
 // DefaultTimeout bounds one Authorize call, well under API Gateway's
 // authorizer timeout, so a slow store ends the invocation instead of
@@ -51,6 +67,7 @@ type Handler struct {
 	auth    Authorizer
 	log     *slog.Logger
 	timeout time.Duration
+	simple  bool
 }
 
 var _ lambda.Handler = (*Handler)(nil)
@@ -65,6 +82,14 @@ func WithTimeout(d time.Duration) Option {
 			h.timeout = d
 		}
 	}
+}
+
+// WithSimpleResponses answers HTTP API payload 2.0 events with simple
+// responses (AUTHORIZER_RESPONSE=simple): isAuthorized true for a valid
+// key whatever the method, with the key's scopes in the context for the
+// backend to check.
+func WithSimpleResponses() Option {
+	return func(h *Handler) { h.simple = true }
 }
 
 // New returns a Handler over a. A nil log means slog.Default().
@@ -104,6 +129,12 @@ type event struct {
 	MultiValueHeaders  map[string][]string `json:"multiValueHeaders"`
 	RequestContext     struct {
 		RequestID string `json:"requestId"`
+		HTTP      struct {
+			SourceIP string `json:"sourceIp"` // HTTP API payload 2.0
+		} `json:"http"`
+		Identity struct {
+			SourceIP string `json:"sourceIp"` // REST REQUEST, HTTP API payload 1.0
+		} `json:"identity"`
 	} `json:"requestContext"`
 }
 
@@ -117,14 +148,14 @@ func decodeEvent(payload []byte) (event, error) {
 }
 
 // Invoke detects the event kind and answers it. A deny is an answer; the
-// only error is ErrUnauthorized, for a REST event without a usable
-// Authorization value. An event it cannot read gets a deny that both API
-// types read as a deny.
+// errors are ErrUnauthorized, for a REST event without a usable
+// Authorization value, and ErrUndecided. An event it cannot read gets a
+// deny that both API types read as a deny.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			h.logPanic(ctx, kindUnknown, v)
-			out, err = universalDeny, nil
+			out, err = nil, ErrUndecided
 		}
 	}()
 	ev, err := decodeEvent(payload)
@@ -140,12 +171,24 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err e
 		if ev.AuthorizationToken != "" {
 			values = []string{ev.AuthorizationToken}
 		}
-		return h.answerREST(ctx, kindToken, ev.MethodArn, "", values)
+		// A TOKEN event carries no source address.
+		return h.answerPolicy(ctx, kindToken, ev.MethodArn, "", values, netip.Addr{}, true)
 	case ev.Type == "REQUEST" && ev.MethodArn != "":
-		return h.answerREST(ctx, kindRequest, ev.MethodArn, ev.RequestContext.RequestID, headerValues(ev.Headers, ev.MultiValueHeaders))
+		return h.answerPolicy(ctx, kindRequest, ev.MethodArn, ev.RequestContext.RequestID,
+			headerValues(ev.Headers, ev.MultiValueHeaders), sourceAddr(ev.RequestContext.Identity.SourceIP), true)
 	}
 	h.logDecision(ctx, kindUnknown, decision{reason: "unknown_event"})
 	return universalDeny, nil
+}
+
+// sourceAddr parses the event's source address; anything unreadable is the
+// zero Addr, which a key with allowed addresses is denied for.
+func sourceAddr(s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a
 }
 
 // universalDeny is read as a deny by an HTTP API simple-response authorizer
@@ -167,10 +210,11 @@ type principalCtx struct {
 	FirmID   string `json:"firmId"`
 	KeyID    string `json:"keyId"`
 	KeyLabel string `json:"keyLabel"`
+	Scopes   string `json:"scopes"` // space-separated, read before write
 }
 
 func principalContext(p keyservice.Principal) *principalCtx {
-	return &principalCtx{FirmID: p.FirmID, KeyID: p.KeyID, KeyLabel: p.Label}
+	return &principalCtx{FirmID: p.FirmID, KeyID: p.KeyID, KeyLabel: p.Label, Scopes: p.Scopes.String()}
 }
 
 // policyResponse is the IAM policy answer of REST API (and HTTP API without
@@ -193,53 +237,76 @@ type statement struct {
 	Resource []string `json:"Resource"`
 }
 
-// answerHTTP answers an HTTP API payload 2.0 event with a simple response.
-// Allowed: context firmId, keyId, keyLabel. Denied: isAuthorized false and
-// no context; API Gateway answers 403.
+// answerHTTP answers an HTTP API payload 2.0 event: with a policy (see
+// answerPolicy), or with simple responses a simple response (allowed:
+// context firmId, keyId, keyLabel, scopes; denied: isAuthorized false and
+// no context; API Gateway answers 403).
 func (h *Handler) answerHTTP(ctx context.Context, ev *event) ([]byte, error) {
-	var d decision
+	source := sourceAddr(ev.RequestContext.HTTP.SourceIP)
 	if ev.Type != "REQUEST" {
-		d = decision{reason: "unexpected_event_type"}
-	} else {
-		d = h.decide(ctx, headerValues(ev.Headers, nil))
+		d := decision{reason: "unexpected_event_type", requestID: ev.RequestContext.RequestID}
+		h.logDecision(ctx, kindHTTP, d)
+		if h.simple {
+			return json.Marshal(simpleResponse{})
+		}
+		return universalDeny, nil
 	}
+	values := headerValues(ev.Headers, nil)
+	if !h.simple {
+		return h.answerPolicy(ctx, kindHTTP, ev.RouteArn, ev.RequestContext.RequestID, values, source, false)
+	}
+	d := h.decide(ctx, values, source)
 	d.requestID = ev.RequestContext.RequestID
 	h.logDecision(ctx, kindHTTP, d)
-	if !d.allow {
+	switch {
+	case d.err != nil:
+		return nil, ErrUndecided
+	case !d.allow:
 		return json.Marshal(simpleResponse{})
 	}
 	return json.Marshal(simpleResponse{IsAuthorized: true, Context: principalContext(d.principal)})
 }
 
-// answerREST answers a REST TOKEN or REQUEST event with a policy on every
-// resource of the stage. A missing or unusable Authorization value (no
-// Bearer scheme, several values) returns ErrUnauthorized, so API Gateway
-// answers 401 as it does when the header is absent. A well-formed Bearer
-// value that is not a valid key gets an explicit Deny: API Gateway answers
-// 403.
-func (h *Handler) answerREST(ctx context.Context, kind, methodArn, requestID string, values []string) ([]byte, error) {
-	resource, arnOK := stageResource(methodArn)
-	d := h.decide(ctx, values)
+// answerPolicy answers with an IAM policy. A valid key gets an Allow of
+// exactly its scopes' methods on every resource of the stage named by arn
+// (the route or method ARN), so the answer, cached for the key, is right
+// for every route; a method outside the scopes matches no Allow and API
+// Gateway answers 403. A key that is not valid (or not from an allowed
+// address) gets an explicit Deny on the stage: API Gateway answers 403.
+// With rest set, a missing or unusable Authorization value (no Bearer
+// scheme, several values) returns ErrUnauthorized, so API Gateway answers
+// 401 as it does when the header is absent.
+func (h *Handler) answerPolicy(ctx context.Context, kind, arn, requestID string, values []string, source netip.Addr, rest bool) ([]byte, error) {
+	base, arnOK := stageBase(arn)
+	d := h.decide(ctx, values, source)
 	if d.allow && !arnOK {
 		d = decision{reason: "bad_method_arn", principal: d.principal}
 	}
 	d.requestID = requestID
 	h.logDecision(ctx, kind, d)
 	switch {
+	case d.err != nil:
+		return nil, ErrUndecided
 	case d.allow:
-		resp := policy(d.principal.KeyID, "Allow", resource)
+		methods := d.principal.Scopes.Methods()
+		resources := make([]string, len(methods))
+		for i, m := range methods {
+			resources[i] = base + "/" + m + "/*"
+		}
+		resp := policy(d.principal.KeyID, "Allow", resources)
 		resp.Context = principalContext(d.principal)
 		return json.Marshal(resp)
-	case d.badHeader:
+	case d.badHeader && rest:
 		return nil, ErrUnauthorized
 	}
-	if resource == "" {
-		resource = "*" // a deny can never be too broad
+	resource := "*" // a deny can never be too broad
+	if arnOK {
+		resource = base + "/*/*"
 	}
-	return json.Marshal(policy("anonymous", "Deny", resource))
+	return json.Marshal(policy("anonymous", "Deny", []string{resource}))
 }
 
-func policy(principalID, effect, resource string) policyResponse {
+func policy(principalID, effect string, resources []string) policyResponse {
 	return policyResponse{
 		PrincipalID: principalID,
 		PolicyDocument: policyDocument{
@@ -247,18 +314,16 @@ func policy(principalID, effect, resource string) policyResponse {
 			Statement: []statement{{
 				Action:   []string{"execute-api:Invoke"},
 				Effect:   effect,
-				Resource: []string{resource},
+				Resource: resources,
 			}},
 		},
 	}
 }
 
-// stageResource turns a method or route ARN,
+// stageBase turns a method or route ARN,
 // arn:aws:execute-api:region:account:apiId/stage/VERB/path..., into the
-// resource covering every route of that stage,
-// arn:aws:execute-api:region:account:apiId/stage/*/*, so that a policy
-// cached for one route does not deny the same key on the next route.
-func stageResource(arn string) (string, bool) {
+// ARN of its stage, arn:aws:execute-api:region:account:apiId/stage.
+func stageBase(arn string) (string, bool) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "execute-api" {
 		return "", false
@@ -274,7 +339,7 @@ func stageResource(arn string) (string, bool) {
 			return "", false
 		}
 	}
-	return fmt.Sprintf("arn:%s:execute-api:%s:%s:%s/%s/*/*", partition, region, account, apiID, stage), true
+	return fmt.Sprintf("arn:%s:execute-api:%s:%s:%s/%s", partition, region, account, apiID, stage), true
 }
 
 // arnSegment accepts the characters that partitions, regions, accounts, API
@@ -334,11 +399,13 @@ var denyReasons = []struct {
 	{keyservice.ErrKeyUnknown, "key_unknown"},
 	{keyservice.ErrKeyRevoked, "key_revoked"},
 	{keyservice.ErrKeyExpired, "key_expired"},
+	{keyservice.ErrAddressNotAllowed, "address_not_allowed"},
+	{keyservice.ErrKeyWithoutScopes, "key_without_scopes"},
 }
 
 // decide checks the header values and asks the Authorizer. It never panics
 // and allows only on a principal with a firm and a key id.
-func (h *Handler) decide(ctx context.Context, values []string) decision {
+func (h *Handler) decide(ctx context.Context, values []string, source netip.Addr) decision {
 	switch {
 	case len(values) == 0:
 		return decision{reason: "missing_header", badHeader: true}
@@ -349,12 +416,12 @@ func (h *Handler) decide(ctx context.Context, values []string) decision {
 	if reason != "" {
 		return decision{reason: reason, badHeader: true}
 	}
-	p, err := h.authorize(ctx, token)
+	p, err := h.authorize(ctx, token, source)
 	switch {
-	case err == nil && p.FirmID != "" && p.KeyID != "":
+	case err == nil && p.FirmID != "" && p.KeyID != "" && p.Scopes.Valid():
 		return decision{allow: true, principal: p, reason: "valid_key"}
 	case err == nil:
-		return decision{reason: "incomplete_principal"}
+		return decision{reason: "incomplete_principal", err: errors.New("the service allowed a principal without firm, key id or scopes")}
 	case errors.Is(err, keyservice.ErrDenied):
 		for _, r := range denyReasons {
 			if errors.Is(err, r.err) {
@@ -375,7 +442,7 @@ var errPanic = errors.New("panic")
 
 // authorize calls the Authorizer with a deadline and turns a panic into an
 // error.
-func (h *Handler) authorize(ctx context.Context, token string) (p keyservice.Principal, err error) {
+func (h *Handler) authorize(ctx context.Context, token string, source netip.Addr) (p keyservice.Principal, err error) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	defer func() {
@@ -384,7 +451,7 @@ func (h *Handler) authorize(ctx context.Context, token string) (p keyservice.Pri
 			p = keyservice.Principal{}
 		}
 	}()
-	return h.auth.Authorize(ctx, token)
+	return h.auth.AuthorizeFrom(ctx, token, source)
 }
 
 // bearerToken parses "Bearer <token>": the scheme in any case, one or more
@@ -433,7 +500,7 @@ func panicDetail(v any) string {
 }
 
 func (h *Handler) logPanic(ctx context.Context, kind string, v any) {
-	h.log.ErrorContext(ctx, "authorizer decision", "event", kind, "decision", "deny",
+	h.log.ErrorContext(ctx, "authorizer decision", "event", kind, "decision", "fail",
 		"reason", "panic", "panic", panicDetail(v))
 }
 
@@ -455,6 +522,8 @@ func (h *Handler) logDecision(ctx context.Context, kind string, d decision) {
 	}
 	level := slog.LevelInfo
 	if d.err != nil {
+		// Not a deny: the invocation fails, so API Gateway caches nothing.
+		attrs[1] = slog.String("decision", "fail")
 		attrs = append(attrs, slog.String("error", d.err.Error()))
 		level = slog.LevelError
 	}

@@ -69,12 +69,15 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func (s *syncBuffer) Reset()         { s.mu.Lock(); defer s.mu.Unlock(); s.b.Reset() }
 
 const (
-	firmID  = "acme"
-	keyID   = "01KQ0000000000000000000000"
-	label   = "Production Integration"
-	region  = "eu-west-1"
-	account = "123456789012"
-	apiID   = "abcdef1234"
+	firmID      = "acme"
+	keyID       = "01KQ0000000000000000000000"
+	readOnlyID  = "01KQ0000000000000000000003"
+	writeOnlyID = "01KQ0000000000000000000004"
+	pinnedID    = "01KQ0000000000000000000005"
+	label       = "Production Integration"
+	region      = "eu-west-1"
+	account     = "123456789012"
+	apiID       = "abcdef1234"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -86,8 +89,11 @@ type world struct {
 	svc                      *keyservice.Service
 	active, revoked, expired string
 	unknown                  string
-	logs                     *syncBuffer
-	log                      *slog.Logger
+	// readOnly and writeOnly have one scope; pinned may be used only from
+	// 203.0.113.0/24 and 2001:db8::/32.
+	readOnly, writeOnly, pinned string
+	logs                        *syncBuffer
+	log                         *slog.Logger
 }
 
 func newWorld(t testing.TB) *world {
@@ -106,7 +112,12 @@ func newWorld(t testing.TB) *world {
 		return k
 	}
 	w.active, w.revoked, w.expired, w.unknown = gen(), gen(), gen(), gen()
+	w.readOnly, w.writeOnly, w.pinned = gen(), gen(), gen()
 	p := set.Current()
+	w.store.creds[p.Hash(w.readOnly)] = keyservice.Credential{FirmID: firmID, KeyID: readOnlyID, Label: label, Scopes: keyservice.ScopeRead}
+	w.store.creds[p.Hash(w.writeOnly)] = keyservice.Credential{FirmID: firmID, KeyID: writeOnlyID, Label: label, Scopes: keyservice.ScopeWrite}
+	w.store.creds[p.Hash(w.pinned)] = keyservice.Credential{FirmID: firmID, KeyID: pinnedID, Label: label, Scopes: keyservice.AllScopes,
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32")}}
 	w.store.creds[p.Hash(w.active)] = keyservice.Credential{FirmID: firmID, KeyID: keyID, Label: label, Scopes: keyservice.AllScopes}
 	w.store.creds[p.Hash(w.revoked)] = keyservice.Credential{FirmID: firmID, KeyID: "01KQ0000000000000000000001", RevokedAt: now.Add(-time.Hour)}
 	w.store.creds[p.Hash(w.expired)] = keyservice.Credential{FirmID: firmID, KeyID: "01KQ0000000000000000000002", ExpiresAt: now.Add(-time.Second)}
@@ -121,13 +132,17 @@ func (w *world) handler(opts ...authorizer.Option) *authorizer.Handler {
 // authFunc is an Authorizer fake.
 type authFunc func(ctx context.Context, key string) (keyservice.Principal, error)
 
-func (f authFunc) Authorize(ctx context.Context, key string) (keyservice.Principal, error) {
+func (f authFunc) AuthorizeFrom(ctx context.Context, key string, _ netip.Addr) (keyservice.Principal, error) {
 	return f(ctx, key)
 }
 
 // Event builders, shaped like the samples in the API Gateway documentation.
 
-func httpEvent(headers map[string]string) []byte {
+func httpEvent(headers map[string]string) []byte { return httpEventFrom(headers, "203.0.113.7") }
+
+const httpStage = "arn:aws:execute-api:" + region + ":" + account + ":" + apiID + "/$default"
+
+func httpEventFrom(headers map[string]string, sourceIP string) []byte {
 	return mustJSON(map[string]any{
 		"version":        "2.0",
 		"type":           "REQUEST",
@@ -139,26 +154,41 @@ func httpEvent(headers map[string]string) []byte {
 		"headers":        headers,
 		"requestContext": map[string]any{
 			"accountId": account, "apiId": apiID, "domainName": apiID + ".execute-api." + region + ".amazonaws.com",
-			"http":      map[string]any{"method": "GET", "path": "/v1/whoami", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "curl"},
+			"http":      map[string]any{"method": "GET", "path": "/v1/whoami", "protocol": "HTTP/1.1", "sourceIp": sourceIP, "userAgent": "curl"},
 			"requestId": "abc", "routeKey": "GET /v1/whoami", "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 1795608000000,
 		},
 	})
 }
 
-const methodArn = "arn:aws:execute-api:" + region + ":" + account + ":" + apiID + "/prod/GET/v1/whoami"
-const stageWildcard = "arn:aws:execute-api:" + region + ":" + account + ":" + apiID + "/prod/*/*"
+const restStage = "arn:aws:execute-api:" + region + ":" + account + ":" + apiID + "/prod"
+const methodArn = restStage + "/GET/v1/whoami"
+const stageWildcard = restStage + "/*/*"
+
+// allowed is the Resource list of an Allow of scopes on the stage.
+func allowed(stage string, scopes keyservice.Scopes) []string {
+	var out []string
+	for _, m := range scopes.Methods() {
+		out = append(out, stage+"/"+m+"/*")
+	}
+	return out
+}
 
 func tokenEvent(token string) []byte {
 	return mustJSON(map[string]any{"type": "TOKEN", "authorizationToken": token, "methodArn": methodArn})
 }
 
 func requestEvent(headers map[string]string, multi map[string][]string) []byte {
+	return requestEventFrom(headers, multi, "203.0.113.7")
+}
+
+func requestEventFrom(headers map[string]string, multi map[string][]string, sourceIP string) []byte {
 	ev := map[string]any{
 		"type": "REQUEST", "methodArn": methodArn, "resource": "/v1/whoami", "path": "/v1/whoami", "httpMethod": "GET",
 		"headers": headers, "queryStringParameters": map[string]string{}, "pathParameters": map[string]string{},
 		"stageVariables": map[string]string{},
 		"requestContext": map[string]any{"path": "/prod/v1/whoami", "accountId": account, "resourceId": "r1", "stage": "prod",
-			"requestId": "req", "resourcePath": "/v1/whoami", "httpMethod": "GET", "apiId": apiID},
+			"requestId": "req", "resourcePath": "/v1/whoami", "httpMethod": "GET", "apiId": apiID,
+			"identity": map[string]any{"sourceIp": sourceIP}},
 	}
 	if multi != nil {
 		ev["multiValueHeaders"] = multi

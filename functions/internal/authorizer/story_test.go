@@ -34,7 +34,7 @@ func TestStory(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := keyservice.New(store, peppers{set: mustSet(t)}, keyservice.Config{Logger: log})
 	api := httpapi.New(svc, identity.DefaultConfig(), log).Mux()
-	authz := authorizer.New(svc, log)
+	authz := authorizer.New(svc, log, authorizer.WithSimpleResponses())
 	admin := map[string]string{"sub": "alice", "firmId": "acme", "role": "admin", "tier": "premier"}
 
 	call := func(method, path, body string, auth *events.APIGatewayV2HTTPRequestContextAuthorizerDescription) *httptest.ResponseRecorder {

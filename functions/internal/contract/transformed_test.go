@@ -146,6 +146,15 @@ func TestCFNAuthorizers(t *testing.T) {
 	if !slices.Contains(sources, "$request.header.Authorization") {
 		t.Errorf("ApiKey identity sources %v lack $request.header.Authorization", sources)
 	}
+	// The source address too, so an answer for a key with allowed
+	// addresses is never reused from another address; and an IAM policy,
+	// not a simple response, so API Gateway enforces the key's scopes.
+	if !slices.Contains(sources, "$context.identity.sourceIp") {
+		t.Errorf("ApiKey identity sources %v lack $context.identity.sourceIp", sources)
+	}
+	if simple := at(key, "enableSimpleResponses"); simple != nil && simple != false {
+		t.Errorf("ApiKey enableSimpleResponses = %v, want false (IAM policy answers)", simple)
+	}
 	ttl := at(tpl, "Parameters", "AuthorizerCacheTtl")
 	if fmt.Sprint(at(ttl, "MinValue")) != "0" || fmt.Sprint(at(ttl, "MaxValue")) != "3600" {
 		t.Errorf("AuthorizerCacheTtl must range 0..3600 (API Gateway's bounds), got %v..%v", at(ttl, "MinValue"), at(ttl, "MaxValue"))

@@ -180,22 +180,26 @@ func (g *gateway) jwtAuthorize(w http.ResponseWriter, r *http.Request, ev *event
 }
 
 // lambdaAuthorize invokes the Lambda authorizer with the 2.0 REQUEST event
-// and, when it allows, passes its context on in
-// requestContext.authorizer.lambda. Like API Gateway with the identity
-// source $request.header.Authorization: no header is 401 without invoking
-// the authorizer; isAuthorized false is 403; an authorizer error is 500.
-// There is no authorizer cache here, so a revoked key is denied at once.
+// and does what API Gateway does with its answer: an IAM policy is
+// evaluated against the route's ARN (403 unless it allows the call), a
+// simple response's isAuthorized decides (403 when false), and the context
+// of an allowed call goes on in requestContext.authorizer.lambda. Like API
+// Gateway with the identity source $request.header.Authorization, no
+// header is 401 without invoking the authorizer; a failed invocation is
+// 500 internal. There is no authorizer cache here, so a revoked key is
+// denied at once and a failure is never remembered.
 func (g *gateway) lambdaAuthorize(w http.ResponseWriter, r *http.Request, ev *events.APIGatewayV2HTTPRequest) bool {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		writeError(w, http.StatusUnauthorized, keyservice.CodeUnauthorized, "An API key is required: send Authorization: Bearer <key>.")
 		return false
 	}
+	routeArn := fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s%s", gatewayRegion, gatewayAccountID, gatewayAPIID, gatewayStage, ev.RequestContext.HTTP.Method, ev.RawPath)
 	in := events.APIGatewayV2CustomAuthorizerV2Request{
 		Version:               "2.0",
 		Type:                  "REQUEST",
-		RouteArn:              fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s%s", gatewayRegion, gatewayAccountID, gatewayAPIID, gatewayStage, ev.RequestContext.HTTP.Method, ev.RawPath),
-		IdentitySource:        []string{authz},
+		RouteArn:              routeArn,
+		IdentitySource:        []string{authz, ev.RequestContext.HTTP.SourceIP},
 		RouteKey:              ev.RouteKey,
 		RawPath:               ev.RawPath,
 		RawQueryString:        ev.RawQueryString,
@@ -208,14 +212,21 @@ func (g *gateway) lambdaAuthorize(w http.ResponseWriter, r *http.Request, ev *ev
 	}
 	out, err := g.invokeAuthorizer(r.Context(), in)
 	if err != nil {
-		// A failed authorizer invocation is a 500 at API Gateway; the
-		// integration is never reached.
+		// A failed authorizer invocation is a 500 at API Gateway, which
+		// caches nothing; the integration is never reached.
 		g.log.ErrorContext(r.Context(), "authorizer failed", "error", err)
 		writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
 		return false
 	}
-	if !out.IsAuthorized {
-		writeError(w, http.StatusForbidden, keyservice.CodeUnauthorized, "The API key is not valid: it is unknown, malformed, revoked or expired.")
+	var allowed bool
+	switch {
+	case out.PolicyDocument != nil:
+		allowed = out.PolicyDocument.allows(routeArn)
+	case out.IsAuthorized != nil:
+		allowed = *out.IsAuthorized
+	}
+	if !allowed {
+		writeError(w, http.StatusForbidden, keyservice.CodeUnauthorized, "The API key may not make this call: it is unknown, malformed, revoked or expired, used from an address it does not allow, or lacks the scope for this method.")
 		return false
 	}
 	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: out.Context}
@@ -224,8 +235,8 @@ func (g *gateway) lambdaAuthorize(w http.ResponseWriter, r *http.Request, ev *ev
 
 // invokeAuthorizer sends the event through the authorizer's Lambda entry
 // point, JSON in and JSON out, as the runtime would.
-func (g *gateway) invokeAuthorizer(ctx context.Context, in events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
-	var out events.APIGatewayV2CustomAuthorizerSimpleResponse
+func (g *gateway) invokeAuthorizer(ctx context.Context, in events.APIGatewayV2CustomAuthorizerV2Request) (authorizerAnswer, error) {
+	var out authorizerAnswer
 	payload, err := json.Marshal(in)
 	if err != nil {
 		return out, fmt.Errorf("encode authorizer event: %w", err)
@@ -236,6 +247,9 @@ func (g *gateway) invokeAuthorizer(ctx context.Context, in events.APIGatewayV2Cu
 	}
 	if err := json.Unmarshal(answer, &out); err != nil {
 		return out, fmt.Errorf("decode authorizer answer: %w", err)
+	}
+	if out.PolicyDocument == nil && out.IsAuthorized == nil {
+		return out, errors.New("the authorizer answered neither a policy nor a simple response")
 	}
 	return out, nil
 }

@@ -36,11 +36,13 @@ func httpEvent(tb testing.TB, key string) []byte {
 	return readEvent(tb, "authorizer-http-valid.json", key)
 }
 
-// allowed reports whether an authorizer answer allows: a simple response
-// with isAuthorized true.
+// allowed reports whether an authorizer answer allows: an IAM policy whose
+// statement allows.
 func allowed(out []byte) bool {
 	var v struct {
-		IsAuthorized bool `json:"isAuthorized"`
+		PolicyDocument struct {
+			Statement []struct{ Effect string }
+		} `json:"policyDocument"`
 	}
-	return json.Unmarshal(out, &v) == nil && v.IsAuthorized
+	return json.Unmarshal(out, &v) == nil && len(v.PolicyDocument.Statement) == 1 && v.PolicyDocument.Statement[0].Effect == "Allow"
 }

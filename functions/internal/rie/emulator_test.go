@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 	"github.com/kudurrustone/apikeys/functions/internal/rie"
@@ -277,15 +280,21 @@ func fill(t *testing.T, name string, ev []byte, values map[string]string) []byte
 // admin event and returns it.
 func (s *stack) generate(t *testing.T, label string) keyJSON {
 	t.Helper()
+	return s.generateWith(t, map[string]any{"label": label})
+}
+
+// generateWith is generate with a whole body (scopes, allowedIps).
+func (s *stack) generateWith(t *testing.T, body map[string]any) keyJSON {
+	t.Helper()
 	ev := readEvent(t, "generate-admin-premier.json")
 	var m map[string]any
 	if err := json.Unmarshal(ev, &m); err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]string{"label": label})
-	m["body"] = string(body)
+	b, _ := json.Marshal(body)
+	m["body"] = string(b)
 	ev, _ = json.Marshal(m)
-	resp := s.proxy(t, "generate", "generate "+label, ev)
+	resp := s.proxy(t, "generate", fmt.Sprintf("generate %v", body["label"]), ev)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("generate: status %d: %s", resp.StatusCode, resp.Body)
 	}
@@ -311,16 +320,16 @@ func TestEmulatorStory(t *testing.T) {
 		t.Fatalf("generated key: status %q", k.Status)
 	}
 
-	// The authorizer allows it (HTTP API payload 2.0, simple response).
+	// The authorizer allows it (HTTP API payload 2.0, IAM policy).
 	authEvent := fill(t, "authorizer-http-valid.json", readEvent(t, "authorizer-http-valid.json"), map[string]string{"KEY": k.Key})
-	var allow events.APIGatewayV2CustomAuthorizerSimpleResponse
+	var allow events.APIGatewayCustomAuthorizerResponse
 	if err := json.Unmarshal(s.invoke(t, "authorizer", "authorize the new key", authEvent), &allow); err != nil {
 		t.Fatal(err)
 	}
-	if !allow.IsAuthorized {
+	if len(allow.PolicyDocument.Statement) != 1 || allow.PolicyDocument.Statement[0].Effect != "Allow" {
 		t.Fatal("authorizer denied a freshly generated key")
 	}
-	want := map[string]any{"firmId": "acme", "keyId": k.ID, "keyLabel": "Production Integration"}
+	want := map[string]any{"firmId": "acme", "keyId": k.ID, "keyLabel": "Production Integration", "scopes": "read write"}
 	for name, v := range want {
 		if allow.Context[name] != v {
 			t.Errorf("authorizer context %s = %v, want %v", name, allow.Context[name], v)
@@ -356,12 +365,12 @@ func TestEmulatorStory(t *testing.T) {
 	}
 
 	// The very next authorization denies the same key.
-	var deny events.APIGatewayV2CustomAuthorizerSimpleResponse
+	var deny events.APIGatewayCustomAuthorizerResponse
 	if err := json.Unmarshal(s.invoke(t, "authorizer", "authorize the revoked key", authEvent), &deny); err != nil {
 		t.Fatal(err)
 	}
-	if deny.IsAuthorized || len(deny.Context) != 0 {
-		t.Errorf("authorizer after revoke = %+v, want a deny without context", deny)
+	if len(deny.PolicyDocument.Statement) != 1 || deny.PolicyDocument.Statement[0].Effect != "Deny" || len(deny.Context) != 0 {
+		t.Errorf("authorizer after revoke = %+v, want a Deny without context", deny)
 	}
 }
 
@@ -372,13 +381,12 @@ type expectation struct {
 	status int
 	code   string
 	// Authorizer: the decision.
-	authorized   *bool  // HTTP API simple response
-	policyEffect string // REST: Allow or Deny
-	errorMessage string // REST: function error (API Gateway answers 401)
+	policyEffect string   // Allow or Deny
+	methods      []string // of an Allow; nil: every method
+	errorMessage string   // a function error (REST "Unauthorized": API Gateway answers 401)
 }
 
-func yes() *bool { b := true; return &b }
-func no() *bool  { b := false; return &b }
+var readMethods = []string{"GET", "HEAD", "OPTIONS"}
 
 // eventExpectations covers every file in events/; a file without an entry
 // fails the test, so new events cannot go unchecked.
@@ -408,12 +416,22 @@ var eventExpectations = map[string]expectation{
 	"whoami.json":                 {function: "whoami", status: 200},
 	"whoami-missing-context.json": {function: "whoami", status: 401, code: "unauthorized"},
 
-	"authorizer-http-valid.json":                  {function: "authorizer", authorized: yes()},
-	"authorizer-http-valid-lowercase-bearer.json": {function: "authorizer", authorized: yes()},
-	"authorizer-http-revoked.json":                {function: "authorizer", authorized: no()},
-	"authorizer-http-unknown-key.json":            {function: "authorizer", authorized: no()},
-	"authorizer-http-malformed.json":              {function: "authorizer", authorized: no()},
-	"authorizer-http-missing-header.json":         {function: "authorizer", authorized: no()},
+	"authorizer-http-valid.json":                  {function: "authorizer", policyEffect: "Allow"},
+	"authorizer-http-valid-lowercase-bearer.json": {function: "authorizer", policyEffect: "Allow"},
+	"authorizer-http-revoked.json":                {function: "authorizer", policyEffect: "Deny"},
+	"authorizer-http-unknown-key.json":            {function: "authorizer", policyEffect: "Deny"},
+	"authorizer-http-malformed.json":              {function: "authorizer", policyEffect: "Deny"},
+	"authorizer-http-missing-header.json":         {function: "authorizer", policyEffect: "Deny"},
+	// A read-only key: the same policy for a GET and a POST route (a cached
+	// answer serves every route); API Gateway refuses the POST.
+	"authorizer-http-read-scope.json":      {function: "authorizer", policyEffect: "Allow", methods: readMethods},
+	"authorizer-http-read-scope-post.json": {function: "authorizer", policyEffect: "Allow", methods: readMethods},
+	// A key allowed from 198.51.100.0/24 only.
+	"authorizer-http-pinned-inside.json":          {function: "authorizer", policyEffect: "Allow"},
+	"authorizer-http-pinned-mapped-ipv6.json":     {function: "authorizer", policyEffect: "Allow"},
+	"authorizer-http-pinned-outside.json":         {function: "authorizer", policyEffect: "Deny"},
+	"authorizer-rest-request-pinned.json":         {function: "authorizer", policyEffect: "Allow"},
+	"authorizer-rest-token-pinned.json":           {function: "authorizer", policyEffect: "Deny"}, // no address in a TOKEN event
 	"authorizer-rest-token.json":                  {function: "authorizer", policyEffect: "Allow"},
 	"authorizer-rest-token-malformed.json":        {function: "authorizer", policyEffect: "Deny"},
 	"authorizer-rest-token-revoked.json":          {function: "authorizer", policyEffect: "Deny"},
@@ -462,7 +480,10 @@ func TestEmulatorEvents(t *testing.T) {
 	if resp := s.proxy(t, "revoke", "revoke a key for the revoked-key events", revEvent); resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, resp.Body)
 	}
-	values := map[string]string{"KEY": active.Key, "REVOKED_KEY": revoked.Key, "KEY_ID": toRevoke.ID}
+	readKey := s.generateWith(t, map[string]any{"label": "Accounting Export (read)", "scopes": []string{"read"}})
+	pinned := s.generateWith(t, map[string]any{"label": "Office Sync (office network)", "allowedIps": []string{"198.51.100.0/24"}})
+	values := map[string]string{"KEY": active.Key, "REVOKED_KEY": revoked.Key, "KEY_ID": toRevoke.ID, "READ_KEY": readKey.Key, "PINNED_KEY": pinned.Key}
+	keyIDs := map[string]string{active.Key: active.ID, readKey.Key: readKey.ID, pinned.Key: pinned.ID}
 
 	for _, f := range files {
 		name := filepath.Base(f)
@@ -478,7 +499,7 @@ func TestEmulatorEvents(t *testing.T) {
 				checkProxy(t, name, want, resp)
 				return
 			}
-			checkAuthorizer(t, name, want, s.invoke(t, "authorizer", "events/"+name, ev), active)
+			checkAuthorizer(t, name, want, s.invoke(t, "authorizer", "events/"+name, ev), keyIDs)
 		})
 	}
 }
@@ -524,8 +545,8 @@ func checkProxy(t *testing.T, name string, want expectation, resp events.APIGate
 			}
 		}
 	case name == "whoami.json":
-		var got struct{ FirmID, KeyID string }
-		if json.Unmarshal([]byte(resp.Body), &got) != nil || got.FirmID != "acme" || got.KeyID == "" {
+		var got map[string]any
+		if json.Unmarshal([]byte(resp.Body), &got) != nil || got["firmId"] != "acme" || got["keyId"] == "" {
 			t.Errorf("%s: body %s", name, resp.Body)
 		}
 	}
@@ -542,23 +563,9 @@ func checkPublisher(t *testing.T, name string, body []byte) {
 	}
 }
 
-func checkAuthorizer(t *testing.T, name string, want expectation, body []byte, active keyJSON) {
+func checkAuthorizer(t *testing.T, name string, want expectation, body []byte, keyIDs map[string]string) {
 	t.Helper()
 	switch {
-	case want.authorized != nil:
-		var r events.APIGatewayV2CustomAuthorizerSimpleResponse
-		if err := json.Unmarshal(body, &r); err != nil {
-			t.Fatalf("%s: %v: %s", name, err, body)
-		}
-		if r.IsAuthorized != *want.authorized {
-			t.Errorf("%s: isAuthorized %t, want %t", name, r.IsAuthorized, *want.authorized)
-		}
-		if r.IsAuthorized && (r.Context["keyId"] != active.ID || r.Context["firmId"] != "acme") {
-			t.Errorf("%s: context %v, want firm acme and key %s", name, r.Context, active.ID)
-		}
-		if !r.IsAuthorized && len(r.Context) != 0 {
-			t.Errorf("%s: a deny carries context %v", name, r.Context)
-		}
 	case want.policyEffect != "":
 		var r events.APIGatewayCustomAuthorizerResponse
 		if err := json.Unmarshal(body, &r); err != nil || len(r.PolicyDocument.Statement) != 1 {
@@ -568,16 +575,34 @@ func checkAuthorizer(t *testing.T, name string, want expectation, body []byte, a
 		if st.Effect != want.policyEffect {
 			t.Errorf("%s: effect %s, want %s", name, st.Effect, want.policyEffect)
 		}
-		if want.policyEffect == "Allow" {
-			// The resource covers the whole stage, so a cached allow does
-			// not deny the key's next route.
-			wantRes := "arn:aws:execute-api:us-east-1:123456789012:" + eventAPIID + "/prod/*/*"
-			if len(st.Resource) != 1 || st.Resource[0] != wantRes {
-				t.Errorf("%s: resource %v, want [%s]", name, st.Resource, wantRes)
+		stage := "arn:aws:execute-api:us-east-1:123456789012:" + eventAPIID + "/prod"
+		if strings.HasPrefix(name, "authorizer-http-") {
+			stage = "arn:aws:execute-api:us-east-1:123456789012:" + eventAPIID + "/$default"
+		}
+		if want.policyEffect == "Deny" {
+			if len(r.Context) != 0 {
+				t.Errorf("%s: a deny carries context %v", name, r.Context)
 			}
-			if r.Context["keyId"] != active.ID || r.Context["firmId"] != "acme" || r.PrincipalID != active.ID {
-				t.Errorf("%s: principal %q context %v, want key %s of acme", name, r.PrincipalID, r.Context, active.ID)
-			}
+			return
+		}
+		// Exactly the methods of the key's scopes, on every resource of
+		// the stage, so a cached allow serves every route it may use.
+		methods := want.methods
+		if methods == nil {
+			methods = []string{"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
+		}
+		var wantRes []string
+		for _, m := range methods {
+			wantRes = append(wantRes, stage+"/"+m+"/*")
+		}
+		if !slices.Equal(st.Resource, wantRes) {
+			t.Errorf("%s: resources %v, want %v", name, st.Resource, wantRes)
+		}
+		if r.Context["firmId"] != "acme" || r.PrincipalID == "" || r.Context["keyId"] != r.PrincipalID || !slices.Contains(slices.Collect(maps.Values(keyIDs)), r.PrincipalID) {
+			t.Errorf("%s: principal %q context %v, want a key of acme", name, r.PrincipalID, r.Context)
+		}
+		if want.methods != nil && r.Context["scopes"] != "read" {
+			t.Errorf("%s: context scopes %v, want read", name, r.Context["scopes"])
 		}
 	case want.errorMessage != "":
 		var r struct {
@@ -586,5 +611,39 @@ func checkAuthorizer(t *testing.T, name string, want expectation, body []byte, a
 		if err := json.Unmarshal(body, &r); err != nil || r.ErrorMessage != want.errorMessage {
 			t.Errorf("%s: %s, want function error %q", name, body, want.errorMessage)
 		}
+	default:
+		t.Fatalf("%s: no expectation", name)
+	}
+}
+
+// TestEmulatorAuthorizerCannotDecide: with DynamoDB unreachable the
+// deployed authorizer fails the invocation (a function error, so API
+// Gateway answers 500 and caches nothing) for HTTP API and REST events
+// alike, instead of answering a deny API Gateway would cache; a malformed
+// key, which needs no table read, is still a plain deny.
+func TestEmulatorAuthorizerCannotDecide(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	unreachable := closed.URL
+	closed.Close()
+	s := startStackEnv(t, map[string]string{"DYNAMODB_ENDPOINT": unreachable, "AWS_MAX_ATTEMPTS": "1"}, "authorizer")
+	key, err := apikey.Generate(nil) // well-formed: deciding needs the table
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"authorizer-http-valid.json", "authorizer-rest-token.json", "authorizer-rest-request.json"} {
+		ev := fill(t, name, readEvent(t, name), map[string]string{"KEY": key})
+		body := s.invoke(t, "authorizer", name+" with DynamoDB unreachable", ev)
+		var r struct {
+			ErrorMessage string `json:"errorMessage"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil || r.ErrorMessage != "authorizer: cannot decide" {
+			t.Errorf("%s: %s, want the function error %q", name, body, "authorizer: cannot decide")
+		}
+	}
+	ev := fill(t, "authorizer-http-malformed.json", readEvent(t, "authorizer-http-malformed.json"), nil)
+	var deny events.APIGatewayCustomAuthorizerResponse
+	if err := json.Unmarshal(s.invoke(t, "authorizer", "malformed key with DynamoDB unreachable", ev), &deny); err != nil ||
+		len(deny.PolicyDocument.Statement) != 1 || deny.PolicyDocument.Statement[0].Effect != "Deny" {
+		t.Errorf("malformed key: %+v, want a Deny", deny)
 	}
 }

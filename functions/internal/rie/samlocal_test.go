@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/aws/aws-lambda-go/events"
 	"net/http"
 	"testing"
 	"time"
@@ -95,11 +96,10 @@ func TestEmulatorSAMLocal(t *testing.T) {
 	s.mu.Unlock()
 
 	// The key works with the local pepper.
-	var allow struct {
-		IsAuthorized bool `json:"isAuthorized"`
-	}
+	var allow events.APIGatewayCustomAuthorizerResponse
 	ev := fill(t, "authorizer-http-valid.json", readEvent(t, "authorizer-http-valid.json"), map[string]string{"KEY": k.Key})
-	if err := json.Unmarshal(s.invoke(t, "authorizer", "sam local: authorize", ev), &allow); err != nil || !allow.IsAuthorized {
+	if err := json.Unmarshal(s.invoke(t, "authorizer", "sam local: authorize", ev), &allow); err != nil ||
+		len(allow.PolicyDocument.Statement) != 1 || allow.PolicyDocument.Statement[0].Effect != "Allow" {
 		t.Fatalf("authorizer under sam local: %+v %v", allow, err)
 	}
 

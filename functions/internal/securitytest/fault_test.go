@@ -79,12 +79,15 @@ func faultCases() []faultCase {
 
 // faultLedger counts for the report.
 type faultLedger struct {
-	injected, denied, allowedWithoutFault, internal, ok int
+	injected, failed, allowedWithoutFault, internal, ok int
 }
 
 // TestFailClosedDynamoDB injects every fault between the store and
-// DynamoDB Local and checks: the authorizer (the service and the Lambda
-// handler on real events) denies whenever a fault struck its call; the
+// DynamoDB Local and checks: whenever a fault struck its call, the
+// authorizer never allows — the service returns an error that is not a
+// deny, and the Lambda handler fails the invocation on every event kind
+// (API Gateway answers 500 and caches nothing) instead of answering a deny
+// it would cache; the
 // management routes answer success or 500 internal (generic); after
 // recovery everything works and retries are safe; and the table never holds
 // anything half-written.
@@ -141,13 +144,18 @@ func TestFailClosedDynamoDB(t *testing.T) {
 						t.Errorf("a store failure is reported as a plain deny: %v", err)
 					}
 					mark = total(proxy.Injected())
-					ok, _ := under.authorize(ctx, "Bearer "+key)
+					ok, _, failed := under.authorizeAll(ctx, "Bearer "+key)
 					hit = fc.stop || total(proxy.Injected()) > mark
-					if hit && ok {
+					switch {
+					case hit && ok:
 						t.Errorf("authorizer handler allowed although a fault struck")
+					case hit && !failed:
+						// A deny would be cached by API Gateway for the
+						// whole TTL, locking a working key out.
+						t.Errorf("authorizer handler answered a deny although it could not decide; want a failed invocation")
 					}
 					if hit {
-						ledger.denied++
+						ledger.failed++
 					} else if ok {
 						ledger.allowedWithoutFault++
 					}
@@ -216,8 +224,8 @@ func TestFailClosedDynamoDB(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("DynamoDB faults: %d cases struck; authorizations denied under a fault: %d; allowed without a fault: %d; management answers: %d internal, %d ok; injected: %v",
-		ledger.injected, ledger.denied, ledger.allowedWithoutFault, ledger.internal, ledger.ok, proxy.Injected())
+	t.Logf("DynamoDB faults: %d cases struck; authorizations failed (no answer to cache) under a fault: %d; allowed without a fault: %d; management answers: %d internal, %d ok; injected: %v",
+		ledger.injected, ledger.failed, ledger.allowedWithoutFault, ledger.internal, ledger.ok, proxy.Injected())
 }
 
 // TestFaultOnEachRequest strikes the Nth DynamoDB request of a whole key

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -693,8 +694,8 @@ func restRequestEvent(headers map[string]string, multi map[string][]string) []by
 func verdict(t testing.TB, out []byte, err error) (allowed bool, firm, keyID string) {
 	t.Helper()
 	if err != nil {
-		if err.Error() != "Unauthorized" {
-			t.Fatalf("authorizer error %v (only the REST Unauthorized convention is allowed)", err)
+		if !errors.Is(err, authorizer.ErrUnauthorized) && !errors.Is(err, authorizer.ErrUndecided) {
+			t.Fatalf("authorizer error %v (only the REST Unauthorized convention and the cannot-decide failure are allowed)", err)
 		}
 		return false, "", ""
 	}
@@ -740,9 +741,18 @@ func verdict(t testing.TB, out []byte, err error) (allowed bool, firm, keyID str
 // three event kinds; they must agree. It returns whether it was allowed.
 func (s *stack) authorize(ctx context.Context, header string) (bool, string) {
 	s.t.Helper()
+	ok, firm, _ := s.authorizeAll(ctx, header)
+	return ok, firm
+}
+
+// authorizeAll sends header in every event kind and reports the common
+// verdict and whether the invocations failed (ErrUndecided: API Gateway
+// answers 500 and caches nothing) rather than answered.
+func (s *stack) authorizeAll(ctx context.Context, header string) (ok bool, firm string, failed bool) {
+	s.t.Helper()
 	type res struct {
-		ok       bool
-		firm, id string
+		ok, failed bool
+		firm, id   string
 	}
 	var got []res
 	for _, ev := range [][]byte{
@@ -752,14 +762,14 @@ func (s *stack) authorize(ctx context.Context, header string) (bool, string) {
 	} {
 		out, err := s.auth.Invoke(ctx, ev)
 		ok, firm, id := verdict(s.t, out, err)
-		got = append(got, res{ok, firm, id})
+		got = append(got, res{ok, errors.Is(err, authorizer.ErrUndecided), firm, id})
 	}
 	for _, g := range got[1:] {
 		if g != got[0] {
 			s.t.Fatalf("event kinds disagree: %+v", got)
 		}
 	}
-	return got[0].ok, got[0].firm
+	return got[0].ok, got[0].firm, got[0].failed
 }
 
 // ---- a counting store -------------------------------------------------------

@@ -220,6 +220,9 @@ func TestFailClosedSecretsManager(t *testing.T) {
 			if ok, _, _ := verdict(t, out, err); ok {
 				t.Fatal("cold start without the pepper allowed a key")
 			}
+			if !errors.Is(err, authorizer.ErrUndecided) {
+				t.Fatalf("cold start without the pepper answered %s, %v; want the invocation to fail", out, err)
+			}
 		}
 		sm.Recover()
 		out, err := h.Invoke(ctx, httpAuthEvent(map[string]string{"authorization": "Bearer " + k.Key}))
