@@ -52,9 +52,13 @@ vet: ## go vet
 template-check: ## cfn-lint --include-checks I and the SAM transform of template.yaml into .build/sam/template.json (pip install cfn-lint aws-sam-translator)
 	infra/scripts/check-template.sh
 
+# DynamoDB Local of `make local-db` and `make local-table` (sam local's
+# containers reach it through infra/local/env.json, port 8000).
+DYNAMODB_LOCAL_PORT ?= 8000
+
 .PHONY: local-db
-local-db: deps ## run DynamoDB Local on 127.0.0.1:8000 until Ctrl-C
-	infra/scripts/dynamodb-local.sh 8000
+local-db: deps ## run DynamoDB Local on 127.0.0.1:$(DYNAMODB_LOCAL_PORT) (default 8000) until Ctrl-C
+	infra/scripts/dynamodb-local.sh $(DYNAMODB_LOCAL_PORT)
 
 # ---- Lambda builds and SAM (functions/*, template.yaml, infra/) ------------
 
@@ -87,22 +91,31 @@ build-host: $(FUNCTIONS:%=build-host-%) ## build the bootstraps (and hello-world
 build-host-%:
 	$(call lambda-build,./functions/$*,$(BUILD_DIR)/host/$*/bootstrap,$(HOST_GOOS),$(HOST_GOARCH))
 
-# SAM's makefile builder runs `make build-<LogicalId>` with ARTIFACTS_DIR set;
+# SAM's makefile builder runs `make build-<LogicalId>` with ARTIFACTS_DIR set
+# (without it the bootstrap would land in /bootstrap: stop instead);
 # the template's functions map to these targets (a contract test checks it).
+require-artifacts-dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: `sam build` runs this target and sets it; to build the bootstraps yourself run `make build` (into $(BUILD_DIR)/<fn>/bootstrap)))
 .PHONY: build-ListFunction build-GenerateFunction build-RevokeFunction build-WhoamiFunction build-AuthorizerFunction build-RotationFunction build-PublisherFunction
 build-ListFunction:
+	$(require-artifacts-dir)
 	$(call lambda-build,./functions/list,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-GenerateFunction:
+	$(require-artifacts-dir)
 	$(call lambda-build,./functions/generate,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-RevokeFunction:
+	$(require-artifacts-dir)
 	$(call lambda-build,./functions/revoke,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-WhoamiFunction:
+	$(require-artifacts-dir)
 	$(call lambda-build,./functions/whoami,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-AuthorizerFunction:
+	$(require-artifacts-dir)
 	$(call lambda-build,./functions/authorizer,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-RotationFunction:
+	$(require-artifacts-dir)
 	$(call lambda-build,./functions/rotation,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-PublisherFunction:
+	$(require-artifacts-dir)
 	$(call lambda-build,./functions/publisher,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 
 .PHONY: sam-validate
@@ -113,8 +126,12 @@ sam-validate: ## sam validate --lint the template
 sam-build: ## sam build (runs the build-<LogicalId> targets above)
 	sam build --config-file $(SAM_CONFIG) --template-file template.yaml
 
-.PHONY: deploy
-deploy: sam-build ## sam deploy --guided (answers are saved to infra/samconfig.toml)
+.PHONY: deploy deploy-guided
+deploy: sam-build ## deploy non-interactively with the parameters saved in infra/samconfig.toml (first time: make deploy-guided)
+	@grep -q '^parameter_overrides' $(SAM_CONFIG) || { echo "no saved parameters in $(SAM_CONFIG): run 'make deploy-guided' once" >&2; exit 1; }
+	sam deploy --config-file $(SAM_CONFIG) --no-confirm-changeset --no-fail-on-empty-changeset
+
+deploy-guided: sam-build ## first deploy: sam deploy --guided, answers saved to infra/samconfig.toml
 	sam deploy --guided --config-file $(SAM_CONFIG)
 
 .PHONY: local-api
@@ -127,12 +144,18 @@ LOCAL_TABLE := kudurrustone-api-keys-local
 LOCAL_JWT_KEY := .data/jwt-signing-key.pem
 
 .PHONY: local-table
-local-table: ## create the keys table in the DynamoDB Local of `make local-db` (aws CLI)
-	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 aws dynamodb create-table \
-	  --endpoint-url http://127.0.0.1:8000 --table-name $(LOCAL_TABLE) --billing-mode PAY_PER_REQUEST \
-	  --attribute-definitions AttributeName=PK,AttributeType=S AttributeName=SK,AttributeType=S \
-	  --key-schema AttributeName=PK,KeyType=HASH AttributeName=SK,KeyType=RANGE >/dev/null
-	@echo "table $(LOCAL_TABLE) created on http://127.0.0.1:8000"
+# Idempotent; --region because AWS CLI v1 ignores AWS_REGION.
+local-table: ## create the keys table in the DynamoDB Local of `make local-db` if missing (aws CLI v1 or v2)
+	@export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local; \
+	  ddb="aws dynamodb --region us-east-1 --endpoint-url http://127.0.0.1:$(DYNAMODB_LOCAL_PORT)"; \
+	  if $$ddb describe-table --table-name $(LOCAL_TABLE) >/dev/null 2>&1; then \
+	    echo "table $(LOCAL_TABLE) already exists on http://127.0.0.1:$(DYNAMODB_LOCAL_PORT)"; \
+	  else \
+	    $$ddb create-table --table-name $(LOCAL_TABLE) --billing-mode PAY_PER_REQUEST \
+	      --attribute-definitions AttributeName=PK,AttributeType=S AttributeName=SK,AttributeType=S \
+	      --key-schema AttributeName=PK,KeyType=HASH AttributeName=SK,KeyType=RANGE >/dev/null && \
+	    echo "table $(LOCAL_TABLE) created on http://127.0.0.1:$(DYNAMODB_LOCAL_PORT)"; \
+	  fi
 
 # sam local start-api does not run JWT authorizers: the functions verify the
 # admin token themselves under sam local only (functions/internal/samlocal),
