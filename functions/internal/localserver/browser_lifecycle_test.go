@@ -62,8 +62,7 @@ func (b *browserSession) lifecycle(s *testServer) {
 	}
 	b.state("edit-error")
 	b.do("save the edit",
-		chromedp.SetValue(chromedp.ID("edit-ips"), ""),
-		chromedp.SendKeys(chromedp.ID("edit-ips"), "127.0.0.1"),
+		editField("edit-ips", "127.0.0.1"),
 		chromedp.SetValue(chromedp.ID("edit-label"), "Reporting Sync"),
 		chromedp.Click(chromedp.ID("edit-scope-write")),
 		chromedp.Click(chromedp.ID("edit-on")),
@@ -191,4 +190,10 @@ func (b *browserSession) readActivity(label string) {
 		t.Errorf("activity of a firm without Premier = %q, want the generate of %q", got, label)
 	}
 	b.state("not-premier-activity")
+}
+
+// editField sets a field's value as typing would: with an input event.
+func editField(id, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.getElementById(` + jsQuote(id) + `);
+		e.value = ` + jsQuote(value) + `; e.dispatchEvent(new Event('input', {bubbles: true})); })()`)
 }
