@@ -6,7 +6,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 GO        ?= go
-FUNCTIONS := list generate revoke whoami authorizer rotation publisher
+FUNCTIONS := list generate revoke whoami authorizer rotation publisher expiry
 BUILD_DIR := .build
 # Lambda bootstraps: static, stripped, no RPC mode (provided.al2023 speaks the
 # Runtime API only). GOARCH follows the template's arm64; tests build for the
@@ -95,7 +95,7 @@ build-host-%:
 # (without it the bootstrap would land in /bootstrap: stop instead);
 # the template's functions map to these targets (a contract test checks it).
 require-artifacts-dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: `sam build` runs this target and sets it; to build the bootstraps yourself run `make build` (into $(BUILD_DIR)/<fn>/bootstrap)))
-.PHONY: build-ListFunction build-GenerateFunction build-RevokeFunction build-WhoamiFunction build-AuthorizerFunction build-RotationFunction build-PublisherFunction
+.PHONY: build-ListFunction build-GenerateFunction build-RevokeFunction build-WhoamiFunction build-AuthorizerFunction build-RotationFunction build-PublisherFunction build-ExpiryFunction
 build-ListFunction:
 	$(require-artifacts-dir)
 	$(call lambda-build,./functions/list,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
@@ -117,6 +117,9 @@ build-RotationFunction:
 build-PublisherFunction:
 	$(require-artifacts-dir)
 	$(call lambda-build,./functions/publisher,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-ExpiryFunction:
+	$(require-artifacts-dir)
+	$(call lambda-build,./functions/expiry,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 
 .PHONY: sam-validate
 sam-validate: ## sam validate --lint the template
@@ -153,7 +156,10 @@ local-table: ## create the keys table in the DynamoDB Local of `make local-db` i
 	  else \
 	    $$ddb create-table --table-name $(LOCAL_TABLE) --billing-mode PAY_PER_REQUEST \
 	      --attribute-definitions AttributeName=PK,AttributeType=S AttributeName=SK,AttributeType=S \
-	      --key-schema AttributeName=PK,KeyType=HASH AttributeName=SK,KeyType=RANGE >/dev/null && \
+	        AttributeName=type,AttributeType=S AttributeName=expiresAt,AttributeType=S \
+	      --key-schema AttributeName=PK,KeyType=HASH AttributeName=SK,KeyType=RANGE \
+	      --global-secondary-indexes '[{"IndexName":"ExpiryIndex","KeySchema":[{"AttributeName":"type","KeyType":"HASH"},{"AttributeName":"expiresAt","KeyType":"RANGE"}],"Projection":{"ProjectionType":"INCLUDE","NonKeyAttributes":["firmId","keyId","label","hint","revokedAt","expiryWarnedFor"]}}]' \
+	      --stream-specification StreamEnabled=true,StreamViewType=NEW_IMAGE >/dev/null && \
 	    echo "table $(LOCAL_TABLE) created on http://127.0.0.1:$(DYNAMODB_LOCAL_PORT)"; \
 	  fi
 

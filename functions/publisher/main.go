@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
+	"github.com/kudurrustone/apikeys/functions/internal/eventbus"
 	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
@@ -47,7 +48,7 @@ func main() {
 	h := &lifecycle.StreamHandler{
 		Decode: ddbstore.DecodeChange,
 		Keys:   ddbstore.New(db, st.TableName),
-		Sink:   &lifecycle.EventBridge{API: eb, Bus: ev.Bus},
+		Sink:   &eventbus.Sink{API: eb, Bus: ev.Bus},
 		Logger: log,
 	}
 	lambda.Start(h.Handle)

@@ -39,6 +39,12 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestExpiryConformance(t *testing.T) {
+	storetest.RunExpiry(t, func(t *testing.T) storetest.ExpiryStore {
+		return openStore(t, filepath.Join(t.TempDir(), "keys.db"))
+	})
+}
+
 func TestStoredTimes(t *testing.T) {
 	storetest.RunStoredTimes(t, func(t *testing.T) keyservice.Store {
 		return openStore(t, filepath.Join(t.TempDir(), "keys.db"))

@@ -3,6 +3,7 @@ package contract_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
+	"github.com/kudurrustone/apikeys/functions/internal/expiry"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
@@ -40,6 +42,7 @@ var functionFolders = map[string]string{
 	"AuthorizerFunction": "authorizer",
 	"RotationFunction":   "rotation",
 	"PublisherFunction":  "publisher",
+	"ExpiryFunction":     "expiry",
 }
 
 // Route functions of httpapi.Routes() by logical id.
@@ -96,6 +99,13 @@ var leastPrivilege = map[string][]grant{
 		{"dynamodb:DescribeStream", onStream}, {"dynamodb:GetRecords", onStream},
 		{"dynamodb:GetShardIterator", onStream}, {"dynamodb:ListStreams", onStream},
 		{"events:PutEvents", onBus}, {"sqs:SendMessage", "GetAtt PublisherFailureQueue.Arn"},
+	},
+	// The expiry check queries the expiry index and claims warnings with a
+	// conditional transaction (an update of the key, a put of the
+	// warning).
+	"ExpiryFunction": {
+		{"dynamodb:Query", "Sub ${KeysTable.Arn}/index/ExpiryIndex"},
+		{"dynamodb:PutItem", onTable}, {"dynamodb:UpdateItem", onTable},
 	},
 }
 
@@ -398,13 +408,22 @@ func TestPoliciesMatchStoreCalls(t *testing.T) {
 	// publisher: the event of each audit record reads its key. (The stream
 	// actions are the event source mapping's, checked in the role test.)
 	rec.start("")
-	audit, err := store.ListAudit(ctx, "acme")
-	if err != nil || len(audit) == 0 {
-		t.Fatalf("audit %v %v", audit, err)
-	}
+	audit := []keyservice.AuditRecord{{FirmID: "acme", KeyID: second.ID, Action: keyservice.ActionGenerate, At: now}}
 	rec.start("PublisherFunction")
 	if _, err := lifecycle.Build(ctx, store, lifecycle.Change{AuditRecord: audit[0]}); err != nil {
 		t.Fatal(err)
+	}
+
+	// expiry: a key expiring tomorrow is found and warned about.
+	rec.start("")
+	tomorrow := now.Add(24 * time.Hour)
+	if _, _, err := svc.Generate(ctx, admin, keyservice.GenerateInput{Label: "Trial", ExpiresAt: &tomorrow}); err != nil {
+		t.Fatal(err)
+	}
+	rec.start("ExpiryFunction")
+	check := &expiry.Checker{Store: store, Window: 7 * 24 * time.Hour, Now: clock, Logger: slog.New(slog.DiscardHandler)}
+	if res, err := check.Run(ctx); err != nil || res.Warned != 1 {
+		t.Fatalf("expiry check: %+v %v", res, err)
 	}
 	rec.start("")
 
@@ -516,8 +535,15 @@ func TestTableMatchesStore(t *testing.T) {
 	if !slices.Equal(gotKeys, wantKeys) || !slices.Equal(gotAttrs, wantAttrs) {
 		t.Errorf("KeysTable keys %v attributes %v, want (ddbstore) %v %v", gotKeys, gotAttrs, wantKeys, wantAttrs)
 	}
-	if at(p, "GlobalSecondaryIndexes") != nil || at(p, "LocalSecondaryIndexes") != nil {
-		t.Error("KeysTable has secondary indexes the store does not use")
+	var gotIdx, wantIdx []string
+	for _, g := range list(at(p, "GlobalSecondaryIndexes")) {
+		gotIdx = append(gotIdx, fmt.Sprint(at(g, "IndexName")))
+	}
+	for _, g := range ddbstore.Indexes() {
+		wantIdx = append(wantIdx, aws.ToString(g.IndexName))
+	}
+	if !slices.Equal(gotIdx, wantIdx) || at(p, "LocalSecondaryIndexes") != nil {
+		t.Errorf("KeysTable indexes %v, the store uses %v (ddbstore's test compares their definitions)", gotIdx, wantIdx)
 	}
 	if at(p, "BillingMode") != "PAY_PER_REQUEST" ||
 		at(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true ||

@@ -29,6 +29,17 @@ func DecodeChange(it map[string]types.AttributeValue) (c lifecycle.Change, ok bo
 		}
 		// The sort key (time, key id, action) is unique within the firm.
 		return lifecycle.Change{AuditRecord: a, ID: strings.TrimPrefix(sk, auditPrefix)}, true, nil
+	case typeExpiryWarning:
+		c := lifecycle.Change{ID: strings.TrimPrefix(sk, expiringPrefix), ExpiresAt: d.time(attrExpires)}
+		c.Action = lifecycle.ActionExpiring
+		c.FirmID, c.KeyID, c.Label, c.At = d.str(attrFirmID), d.str(attrKeyID), d.str(attrLabel), d.time(attrAt)
+		if d.err == nil && (c.FirmID == "" || c.KeyID == "" || c.ExpiresAt.IsZero()) {
+			d.fail(fmt.Errorf("expiry-warning item without firm, key or expiry"))
+		}
+		if d.err != nil {
+			return lifecycle.Change{}, false, fmt.Errorf("decode expiry warning: %w", d.err)
+		}
+		return c, true, nil
 	}
 	return lifecycle.Change{}, false, nil
 }

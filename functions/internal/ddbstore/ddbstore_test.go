@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -34,6 +35,13 @@ func newStore(t testing.TB) (*ddbstore.Store, *dynamodb.Client, string) {
 func TestConformance(t *testing.T) {
 	t.Logf("DynamoDB Local at %s", ddblocal.Endpoint(t))
 	storetest.Run(t, func(t *testing.T) keyservice.Store {
+		s, _, _ := newStore(t)
+		return s
+	})
+}
+
+func TestExpiryConformance(t *testing.T) {
+	storetest.RunExpiry(t, func(t *testing.T) storetest.ExpiryStore {
 		s, _, _ := newStore(t)
 		return s
 	})
@@ -98,6 +106,28 @@ func TestTemplateMatchesStore(t *testing.T) {
 	slices.Sort(wantA)
 	if !slices.Equal(gotAttrs, wantA) {
 		t.Errorf("template AttributeDefinitions %v, store needs %v", gotAttrs, wantA)
+	}
+	var gotIdx, wantIdx []string
+	for _, g := range table.GlobalSecondaryIndexes {
+		desc := g.IndexName
+		for _, k := range g.KeySchema {
+			desc += " " + k.AttributeName + ":" + k.KeyType
+		}
+		if g.Projection != nil {
+			desc += " " + aws.ToString(g.Projection.ProjectionType) + fmt.Sprint(g.Projection.NonKeyAttributes)
+		}
+		gotIdx = append(gotIdx, desc)
+	}
+	for _, g := range ddbstore.Indexes() {
+		desc := aws.ToString(g.IndexName)
+		for _, k := range g.KeySchema {
+			desc += " " + aws.ToString(k.AttributeName) + ":" + string(k.KeyType)
+		}
+		desc += " " + string(g.Projection.ProjectionType) + fmt.Sprint(g.Projection.NonKeyAttributes)
+		wantIdx = append(wantIdx, desc)
+	}
+	if !slices.Equal(gotIdx, wantIdx) {
+		t.Errorf("template indexes %v, store needs %v", gotIdx, wantIdx)
 	}
 	if ddbstore.PartitionKey != "PK" || ddbstore.SortKey != "SK" {
 		t.Errorf("key attributes %s/%s", ddbstore.PartitionKey, ddbstore.SortKey)

@@ -60,8 +60,9 @@ const (
 // the times. The service truncates its clock to the millisecond.
 const TimeLayout = "2006-01-02T15:04:05.000Z"
 
-// KeySchema returns the table's key schema and attribute definitions the
-// code relies on: PK (S) hash, SK (S) range, no secondary index.
+// KeySchema returns the table's key schema and the attribute definitions
+// of the table and its index: PK (S) hash, SK (S) range; "type" (S) and
+// "expiresAt" (S), the keys of ExpiryIndex.
 func KeySchema() ([]types.KeySchemaElement, []types.AttributeDefinition) {
 	return []types.KeySchemaElement{
 			{AttributeName: aws.String(PartitionKey), KeyType: types.KeyTypeHash},
@@ -69,5 +70,23 @@ func KeySchema() ([]types.KeySchemaElement, []types.AttributeDefinition) {
 		}, []types.AttributeDefinition{
 			{AttributeName: aws.String(PartitionKey), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(SortKey), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrType), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrExpires), AttributeType: types.ScalarAttributeTypeS},
 		}
+}
+
+// Indexes returns the table's global secondary indexes: ExpiryIndex, hash
+// "type", range "expiresAt", projecting what the expiry check reads.
+func Indexes() []types.GlobalSecondaryIndex {
+	return []types.GlobalSecondaryIndex{{
+		IndexName: aws.String(ExpiryIndex),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrType), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrExpires), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{
+			ProjectionType:   types.ProjectionTypeInclude,
+			NonKeyAttributes: []string{attrFirmID, attrKeyID, attrLabel, attrHint, attrRevoked, attrWarnedFor},
+		},
+	}}
 }

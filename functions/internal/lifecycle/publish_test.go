@@ -16,6 +16,7 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
+	"github.com/kudurrustone/apikeys/functions/internal/eventbus"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
@@ -57,7 +58,7 @@ func newWorld(t *testing.T, bus string) *world {
 	w.handler = &lifecycle.StreamHandler{
 		Decode: ddbstore.DecodeChange,
 		Keys:   w.store,
-		Sink:   &lifecycle.EventBridge{API: motoserver.EventBridge(t), Bus: bus},
+		Sink:   &eventbus.Sink{API: motoserver.EventBridge(t), Bus: bus},
 		Logger: log,
 	}
 	w.admin = keyservice.Admin{Subject: "alice", FirmID: "acme", IsAdmin: true, IsPremier: true, SourceIP: "203.0.113.7"}

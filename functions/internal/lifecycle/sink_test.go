@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/kudurrustone/apikeys/functions/internal/eventbus"
 	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 )
@@ -22,7 +23,7 @@ import (
 // does in a partly failed call (FailedEntryCount, an ErrorCode per entry).
 // moto itself never refuses a well-formed entry.
 type refuse struct {
-	next    lifecycle.PutEventsAPI
+	next    eventbus.PutEventsAPI
 	refused []string
 	calls   [][]string // detail types per call
 }
@@ -77,7 +78,7 @@ func TestPartialFailureFailsOnlyThoseRecords(t *testing.T) {
 		ids = append(ids, w.generate(t, "Integration").ID)
 	}
 	api := &refuse{next: motoserver.EventBridge(t), refused: []string{ids[3], ids[11]}}
-	w.handler.Sink = &lifecycle.EventBridge{API: api, Bus: w.capture.Bus}
+	w.handler.Sink = &eventbus.Sink{API: api, Bus: w.capture.Bus}
 
 	raw, resp := w.publish(t)
 	var ev events.DynamoDBEvent
@@ -140,7 +141,7 @@ func TestSendErrors(t *testing.T) {
 	failing := apiFunc(func(context.Context, *eventbridge.PutEventsInput) (*eventbridge.PutEventsOutput, error) {
 		return nil, errors.New("connection reset")
 	})
-	sink := &lifecycle.EventBridge{API: failing}
+	sink := &eventbus.Sink{API: failing}
 	evs := []lifecycle.Event{{DetailType: lifecycle.DetailGenerated, Time: time.Now()}, {DetailType: lifecycle.DetailRevoked, Time: time.Now()}}
 	for i, err := range sink.Send(context.Background(), evs) {
 		if err == nil {

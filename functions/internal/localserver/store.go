@@ -74,10 +74,11 @@ func ensureTable(ctx context.Context, client *dynamodb.Client, table string) err
 	}
 	keys, attrs := ddbstore.KeySchema()
 	_, err = client.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		BillingMode:          types.BillingModePayPerRequest,
-		KeySchema:            keys,
-		AttributeDefinitions: attrs,
+		TableName:              aws.String(table),
+		BillingMode:            types.BillingModePayPerRequest,
+		KeySchema:              keys,
+		AttributeDefinitions:   attrs,
+		GlobalSecondaryIndexes: ddbstore.Indexes(),
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) { // in use: created concurrently

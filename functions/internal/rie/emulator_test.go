@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
 
 // The functions under test: name (folder under functions/ and under
 // .build/host/) and the package it is built from.
-var functionNames = []string{"list", "generate", "revoke", "whoami", "authorizer", "publisher"}
+var functionNames = []string{"list", "generate", "revoke", "whoami", "authorizer", "publisher", "expiry"}
 
 const (
 	pepperSecretName = "kudurrustone-api-keys-pepper"
@@ -197,11 +197,15 @@ func summary(body []byte) string {
 		} `json:"policyDocument"`
 		ErrorMessage      string `json:"errorMessage"`
 		BatchItemFailures *[]any `json:"batchItemFailures"`
+		Due               *int   `json:"due"`
+		Warned            *int   `json:"warned"`
 	}
 	if json.Unmarshal(body, &v) != nil {
 		return "unparseable response"
 	}
 	switch {
+	case v.Due != nil:
+		return fmt.Sprintf("%d due, %d warned", *v.Due, *v.Warned)
 	case v.BatchItemFailures != nil:
 		return fmt.Sprintf("%d batch item failures", len(*v.BatchItemFailures))
 	case v.StatusCode != nil:
@@ -441,6 +445,8 @@ var eventExpectations = map[string]expectation{
 	// A stream event as the publisher's mapping delivers it (audit records
 	// only): every record published to the (moto) default bus.
 	"publisher-stream.json": {function: "publisher"},
+	// The hourly schedule's input: the check runs and reports its counts.
+	"expiry-scheduled.json": {function: "expiry"},
 }
 
 // TestEmulatorEvents invokes every sample event in events/ and checks its
@@ -490,6 +496,17 @@ func TestEmulatorEvents(t *testing.T) {
 		want := eventExpectations[name]
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
 			ev := fill(t, name, readEvent(t, name), values)
+			if want.function == "expiry" {
+				var r struct {
+					Due    *int `json:"due"`
+					Warned *int `json:"warned"`
+				}
+				body := s.invoke(t, want.function, "events/"+name, ev)
+				if err := json.Unmarshal(body, &r); err != nil || r.Due == nil || r.Warned == nil {
+					t.Errorf("%s: %s, want the check's counts", name, body)
+				}
+				return
+			}
 			if want.function == "publisher" {
 				checkPublisher(t, name, s.invoke(t, want.function, "events/"+name, ev))
 				return

@@ -2,6 +2,7 @@ package rie_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -171,4 +172,47 @@ func TestEmulatorGeneratedEventSurvivesLostAnswer(t *testing.T) {
 	if keys := s.plaintexts(); len(keys) > 0 {
 		storetest.AssertNoPlaintext(t, raw, keys)
 	}
+}
+
+// TestEmulatorExpiry: a key expiring in two days; the expiry function,
+// invoked twice as its schedule would, warns once; the publisher turns the
+// warning (read from the stream) into "API Key Expiring" on the bus.
+func TestEmulatorExpiry(t *testing.T) {
+	s, capture := publishStack(t, "", "generate", "expiry")
+	stream := ddblocal.OpenStream(t, s.table)
+	exp := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Millisecond)
+	ev := readEvent(t, "generate-admin-premier.json")
+	var m map[string]any
+	if err := json.Unmarshal(ev, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["body"] = `{"label":"Trial Integration","expiresAt":"` + exp.Format(time.RFC3339Nano) + `"}`
+	ev, _ = json.Marshal(m)
+	resp := s.proxy(t, "generate", "generate a key expiring in two days", ev)
+	var k keyJSON
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal([]byte(resp.Body), &k) != nil {
+		t.Fatalf("generate: %d %s", resp.StatusCode, resp.Body)
+	}
+	s.mu.Lock()
+	s.keys = append(s.keys, k.Key)
+	s.mu.Unlock()
+
+	for i, want := range []string{`"warned":1`, `"warned":0`} {
+		body := s.invoke(t, "expiry", fmt.Sprintf("scheduled run %d", i+1), readEvent(t, "expiry-scheduled.json"))
+		if !strings.Contains(string(body), want) {
+			t.Errorf("run %d answered %s, want %s", i+1, body, want)
+		}
+	}
+	raw := stream.Event(t)
+	got := s.publish(t, capture, raw, 2)
+	if got[0].DetailType != lifecycle.DetailGenerated || got[1].DetailType != lifecycle.DetailExpiring {
+		t.Fatalf("detail types %s, %s", got[0].DetailType, got[1].DetailType)
+	}
+	d := detailOf(t, got[1])
+	if d.KeyID != k.ID || d.FirmID != "acme" || d.Label != "Trial Integration" || d.Hint != k.Hint ||
+		d.ExpiresAt == nil || *d.ExpiresAt != exp.Format(lifecycle.TimeLayout) || d.Actor != nil {
+		t.Errorf("expiring detail %+v", d)
+	}
+	storetest.AssertNoPlaintext(t, raw, s.plaintexts())
+	storetest.AssertNoPlaintext(t, got[1].Detail, s.plaintexts())
 }

@@ -32,9 +32,11 @@ func TestEachFunctionLinksOnlyWhatItUses(t *testing.T) {
 		{"whoami", []string{sdkService + "dynamodb", sdkService + "secretsmanager", sdkService + "apigatewayv2", jwt,
 			mod + "wiring", mod + "ddbstore", mod + "pepper", mod + "samlocal", mod + "authorizer"}},
 		{"authorizer", []string{mod + "samlocal", jwt, sdkService + "apigatewayv2", mod + "authcache", mod + "httpapi"}},
-		{"list", []string{sdkService + "apigatewayv2", mod + "authcache", mod + "authorizer"}},
+		{"list", []string{sdkService + "apigatewayv2", sdkService + "eventbridge", mod + "authcache", mod + "authorizer"}},
 		{"generate", []string{sdkService + "apigatewayv2", mod + "authcache", mod + "authorizer"}},
 		{"revoke", []string{mod + "authorizer"}},
+		{"expiry", []string{sdkService + "secretsmanager", sdkService + "apigatewayv2", sdkService + "eventbridge", jwt,
+			mod + "pepper", mod + "samlocal", mod + "authorizer", mod + "authcache", mod + "httpapi", mod + "eventbus"}},
 		{"publisher", []string{sdkService + "secretsmanager", sdkService + "apigatewayv2", jwt, mod + "pepper",
 			mod + "samlocal", mod + "authorizer", mod + "authcache", mod + "httpapi"}},
 	}
