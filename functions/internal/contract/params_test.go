@@ -133,6 +133,8 @@ func TestParametersAdmitOnlyWhatTheCodeAccepts(t *testing.T) {
 	check("AuthorizerReservedConcurrency", func(v string) bool { return v == "-1" || intIn(1, 1<<30)(v) },
 		"0 throttles every authorization; -1 is the only value below 1 (no reservation)")
 	check("AuthorizerCacheTtl", intIn(0, 3600), "API Gateway's authorizer cache TTL is 0-3600 seconds")
+	check("ExpiryWarningDays", func(v string) bool { _, err := settings.ExpiryWarningDays(v); return err == nil },
+		"EXPIRY_WARNING_DAYS (the expiry function's only setting) refuses it")
 	check("PepperRotationDays", intIn(0, 1000), "RotationRules.AutomaticallyAfterDays is 1-1000 (0: no schedule)")
 	check("ThrottlingBurstLimit", intIn(1, 1<<30), "a stage burst limit below 1 refuses every request")
 	check("ThrottlingRateLimit", intIn(1, 1<<30), "a stage rate limit below 1 refuses every request")
