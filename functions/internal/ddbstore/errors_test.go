@@ -85,7 +85,8 @@ func TestCreateKeyCancellationReasons(t *testing.T) {
 		{"endless conflict", repeat(cancel(none, none, conflict, none), 100), keyservice.ErrConflict, 8},
 		{"conflict exception", repeat(&types.TransactionConflictException{Message: aws.String("x")}, 100), keyservice.ErrConflict, 8},
 		{"other failure", []error{boom}, boom, 1},
-		{"throttled item is no conflict", []error{cancel(none, none, "ThrottlingError", none)}, errThrottled, 1},
+		{"throttled item is retried", []error{cancel(none, none, "ThrottlingError", none)}, nil, 2},
+		{"endless throttling is no conflict", repeat(cancel(none, "ProvisionedThroughputExceeded", none, none), 100), errThrottled, 8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,9 +3,11 @@
 // with condition expressions, strongly consistent reads, and one GetItem to
 // find a credential by its key digest.
 //
-// A transaction DynamoDB cancels for a TransactionConflict (a concurrent
-// transaction on the same item; nothing was written) is retried here with
-// jittered backoff a few times before it becomes keyservice.ErrConflict; a
+// Retries have one layer each: the SDK's retryer retries a failed request
+// (throttling, 5xx, transport); a transaction DynamoDB cancels for a
+// TransactionConflict or a throttled item (nothing was written), which the
+// SDK does not retry, is retried here with jittered backoff a few times
+// before it becomes keyservice.ErrConflict; the service retries nothing. A
 // failed condition is never retried blindly, it is mapped to the
 // keyservice error it means.
 package ddbstore
@@ -70,20 +72,25 @@ func backoff(ctx context.Context, n int) error {
 }
 
 // Cancellation reason codes of TransactionCanceledException.
+// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
 const (
 	reasonConditionalCheckFailed = "ConditionalCheckFailed"
 	reasonTransactionConflict    = "TransactionConflict"
+	reasonThrottling             = "ThrottlingError"
+	reasonThroughputExceeded     = "ProvisionedThroughputExceeded"
 )
 
 // cancellation classifies a failed TransactWriteItems. cancelled reports
 // that DynamoDB cancelled it (nothing was written); conditionFailed lists the
 // indexes of items whose condition failed; conflict reports a
-// TransactionConflict (a concurrent write, safe to retry). ok is false when
+// TransactionConflict (a concurrent write, safe to retry), throttled a
+// throttled item (safe to retry too, but not a lost race). ok is false when
 // err is not a cancellation.
 type cancellation struct {
 	cancelled       bool
 	conditionFailed []int
 	conflict        bool
+	throttled       bool // an item was throttled: nothing written, safe to retry
 }
 
 func (c cancellation) failed(i int) bool {
@@ -113,6 +120,8 @@ func cancelled(err error) (cancellation, bool) {
 			c.conditionFailed = append(c.conditionFailed, i)
 		case reasonTransactionConflict:
 			c.conflict = true
+		case reasonThrottling, reasonThroughputExceeded:
+			c.throttled = true
 		}
 	}
 	return c, true
@@ -129,7 +138,7 @@ func (s *Store) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInp
 			return cancellation{}, nil
 		}
 		c, ok := cancelled(err)
-		if !ok || len(c.conditionFailed) > 0 || !c.conflict || attempt >= maxAttempts {
+		if !ok || len(c.conditionFailed) > 0 || !(c.conflict || c.throttled) || attempt >= maxAttempts {
 			return c, err
 		}
 		if err := backoff(ctx, attempt); err != nil {
@@ -312,7 +321,7 @@ func (s *Store) RevokeKey(ctx context.Context, firmID, keyID string, at time.Tim
 			return k.Key, nil
 		}
 		c, ok := cancelled(err)
-		if !ok || (len(c.conditionFailed) == 0 && !c.conflict) {
+		if !ok || (len(c.conditionFailed) == 0 && !c.conflict && !c.throttled) {
 			return keyservice.Key{}, fmt.Errorf("ddbstore: revoke key: %w", err)
 		}
 		if attempt >= maxAttempts {

@@ -169,7 +169,7 @@ func (s *Service) Generate(ctx context.Context, admin Admin, in GenerateInput) (
 	pepper := set.Current()
 
 	released := false
-	for attempt := 0; ; attempt++ {
+	for {
 		plaintext, err := apikey.Generate(s.cfg.Rand)
 		if err != nil {
 			return Key{}, "", Internal(err)
@@ -204,10 +204,9 @@ func (s *Service) Generate(ctx context.Context, admin Admin, in GenerateInput) (
 			}
 		case errors.Is(err, ErrLimitReached):
 			return Key{}, "", s.limitError()
-		case errors.Is(err, ErrConflict) && attempt < 3:
-			// A concurrent transaction on the firm's counter: retry with a
-			// fresh key; nothing of the failed attempt was written.
 		default:
+			// Retrying a lost race is the store's job (one retry layer);
+			// what reaches here is a failure.
 			return Key{}, "", Internal(fmt.Errorf("create key: %w", err))
 		}
 	}

@@ -15,8 +15,7 @@ const (
 	pairTime   = time.Second
 )
 
-// BenchmarkTable is `make bench`: every figure of issue 6 with its
-// baseline, measured in this run, printed as one table to stdout and, when
+// BenchmarkTable is `make bench`: every figure with its baseline, measured in this run, printed as one table to stdout and, when
 // KST_BENCH_OUT names a file, to that file. Run it once:
 //
 //	go test -run '^$' -bench '^BenchmarkTable$' -benchtime 1x ./functions/internal/perf
@@ -76,7 +75,7 @@ func tableRows(b *testing.B) []row {
 	)
 
 	step("Lambda runtime emulator")
-	rows = append(rows, lambdaRows(b)...)
+	rows = append(rows, lambdaRows(b, dGet.ns/1e6)...)
 	rows = append(rows, sizeRows(b)...)
 
 	step("local server over loopback")
