@@ -443,6 +443,14 @@ func TestPoliciesMatchStoreCalls(t *testing.T) {
 		if used := rec.actions(id); !slices.Equal(granted, used) {
 			t.Errorf("%s: template grants %v, the store calls need %v", id, granted, used)
 		}
+		// Each request, with the IAM condition keys DynamoDB gives it, is
+		// allowed by a statement of the role, conditions included.
+		sts := roleStatements(t, tpl, roleOf(t, tpl, id))
+		for _, c := range rec.calls[id] {
+			if !slices.ContainsFunc(sts, func(st statement) bool { return st.allows(c) }) {
+				t.Errorf("%s: no statement allows %s", id, c)
+			}
+		}
 	}
 }
 
@@ -458,6 +466,7 @@ type recorder struct {
 	mu      sync.Mutex
 	current string
 	seen    map[string]map[string]bool
+	calls   map[string][]ddbCall // per function, every item-level request
 }
 
 func (r *recorder) ID() string { return "contract-recorder" }
@@ -495,8 +504,13 @@ func (r *recorder) HandleInitialize(ctx context.Context, in middleware.Initializ
 	default:
 		actions = append(actions, "dynamodb:"+awsmiddleware.GetOperationName(ctx))
 	}
+	calls := callsOf(ctx, in.Parameters)
 	r.mu.Lock()
 	if r.current != "" {
+		if r.calls == nil {
+			r.calls = map[string][]ddbCall{}
+		}
+		r.calls[r.current] = append(r.calls[r.current], calls...)
 		if r.seen == nil {
 			r.seen = map[string]map[string]bool{}
 		}

@@ -476,12 +476,15 @@ func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID,
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: s.table, Key: credPrimary(digest),
+			// Only the key and the last-used attributes appear, so the
+			// authorizer's IAM policy can allow exactly those
+			// (dynamodb:Attributes); the credential was just read by its
+			// digest and is never rewritten, so it is this key's.
 			UpdateExpression:         aws.String("SET #lu = :at"),
-			ConditionExpression:      aws.String("attribute_exists(#pk) AND #fi = :firm AND #ki = :key AND (attribute_not_exists(#lu) OR #lu < :stale)"),
-			ExpressionAttributeNames: map[string]string{"#pk": PartitionKey, "#lu": attrLastUsed, "#fi": attrFirmID, "#ki": attrKeyID},
+			ConditionExpression:      aws.String("attribute_exists(#pk) AND (attribute_not_exists(#lu) OR #lu < :stale)"),
+			ExpressionAttributeNames: map[string]string{"#pk": PartitionKey, "#lu": attrLastUsed},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":at": str(formatTime(at)), ":stale": str(formatTime(staleBefore)),
-				":firm": str(firmID), ":key": str(keyID),
 			},
 		}},
 		{Update: &types.Update{
