@@ -182,6 +182,8 @@ func describe(t reflect.Type) string {
 		return describe(n.elemType()) + " or null"
 	}
 	switch t.Kind() {
+	case reflect.Pointer: // an optional member: absent is nil, null is refused
+		return describe(t.Elem())
 	case reflect.String:
 		return "a string"
 	case reflect.Bool:

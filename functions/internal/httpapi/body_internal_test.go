@@ -139,3 +139,24 @@ func TestDecodeBodyRefusesADeclaredOversizeBodyUnread(t *testing.T) {
 		t.Errorf("read %d bytes of a body declared too large", b.read)
 	}
 }
+
+// Optional members of a real body are pointers (generateBody's scopes and
+// allowedIps): a refusal names the type the pointer holds, not "another
+// type".
+func TestDecodeBodyDescribesPointerMembers(t *testing.T) {
+	tests := []struct{ body, want string }{
+		{`{"label":"x","scopes":null}`, "scopes must be an array of strings."},
+		{`{"label":"x","allowedIps":null}`, "allowedIps must be an array of strings."},
+		{`{"label":"x","allowedIps":"10.0.0.0/8"}`, "allowedIps must be an array of strings."},
+		{`{"label":"x","scopes":[1]}`, "scopes must be an array of strings."},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body))
+		var b generateBody
+		err := DecodeBody(httptest.NewRecorder(), r, &b)
+		var e *keyservice.Error
+		if !errors.As(err, &e) || e.Code != keyservice.CodeInvalidRequest || e.Message != tt.want {
+			t.Errorf("%s: err = %v, want invalid_request %q", tt.body, err, tt.want)
+		}
+	}
+}
