@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/localserver"
 )
@@ -161,3 +162,34 @@ func TestBodyNotReadBeforeTokenAndSize(t *testing.T) {
 }
 
 func osStderr() io.Writer { return os.Stderr }
+
+// TestBannerOffersDevTokenOnlyWhenServed: the start banner's curl line for
+// /dev/token is printed on loopback only; with -allow-remote the route does
+// not exist, and the banner says so instead of offering a command that 404s.
+func TestBannerOffersDevTokenOnlyWhenServed(t *testing.T) {
+	for _, c := range []struct {
+		addr   string
+		remote bool
+		want   bool
+	}{{"127.0.0.1:0", false, true}, {"0.0.0.0:0", true, false}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		out := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			done <- localserver.Run(ctx, localserver.Config{Addr: c.addr, AllowRemote: c.remote, DataDir: t.TempDir(),
+				Getenv: func(string) string { return "" }, Logger: slog.New(slog.DiscardHandler)}, out)
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for !bytes.Contains(out.Bytes(), []byte("store")) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run(%s): %v", c.addr, err)
+		}
+		banner := string(out.Bytes())
+		if got := strings.Contains(banner, "curl -s -X POST"); got != c.want {
+			t.Errorf("Run(%s, allow-remote %v): banner offers /dev/token = %v, want %v:\n%s", c.addr, c.remote, got, c.want, banner)
+		}
+	}
+}

@@ -205,9 +205,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 		cfg.Logger.Warn("listening beyond loopback (-allow-remote): /dev/token is not served", "addr", ln.Addr().String())
 	}
 	fmt.Fprintf(out, "KudurruStone API Keys, local server (for development only, never deploy it)\n"+
-		"  console  %s/\n  openapi  %s/openapi.json\n  store    %s\n"+
-		"Admin token: curl -s -X POST %s/dev/token -H 'Content-Type: application/json' -d '{\"sub\":\"alice\",\"firmId\":\"acme\",\"role\":\"admin\",\"tier\":\"premier\"}'\n",
-		base, base, srv.StoreDescription(), base)
+		"  console  %s/\n  openapi  %s/openapi.json\n  store    %s\n",
+		base, base, srv.StoreDescription())
+	// New serves /dev/token by the same test; offering it otherwise would
+	// hand the user a command that answers 404.
+	if listensOnLoopback(cfg.Addr) {
+		fmt.Fprintf(out, "Admin token: curl -s -X POST %s/dev/token -H 'Content-Type: application/json' -d '{\"sub\":\"alice\",\"firmId\":\"acme\",\"role\":\"admin\",\"tier\":\"premier\"}'\n", base)
+	} else {
+		fmt.Fprintln(out, "No /dev/token: it is served only when listening on loopback (not with -allow-remote).")
+	}
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
