@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kudurrustone/apikeys/functions/internal/bearer"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
@@ -156,7 +157,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // flattened to strings, go to requestContext.authorizer.jwt; on failure the
 // integration is never invoked and the client gets 401.
 func (g *gateway) jwtAuthorize(w http.ResponseWriter, r *http.Request, ev *events.APIGatewayV2HTTPRequest) bool {
-	raw := bearer(r.Header.Get("Authorization"))
+	raw := adminToken(r.Header.Get("Authorization"))
 	claims, err := g.tokens.verify(raw)
 	if err != nil {
 		msg := "An administrator token is required: send Authorization: Bearer <jwt>."
@@ -358,14 +359,16 @@ func (g *gateway) event(r *http.Request, rt *gatewayRoute, params map[string]str
 	return ev
 }
 
-// bearer returns the token of an Authorization header. Like API Gateway's
-// JWT authorizer, the "Bearer " prefix is optional.
-func bearer(h string) string {
-	h = strings.TrimSpace(h)
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
+// adminToken returns the token of an Authorization header. Like API
+// Gateway's JWT authorizer, the "Bearer " prefix is optional.
+func adminToken(h string) string {
+	if token, reason := bearer.Token(h); reason == "" {
+		return token
 	}
-	return h
+	if t := strings.TrimSpace(h); !strings.ContainsAny(t, " \t,") {
+		return t
+	}
+	return ""
 }
 
 // jsonClean reports whether ev would come out of roundTrip unchanged in

@@ -32,6 +32,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/kudurrustone/apikeys/functions/internal/bearer"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
@@ -144,7 +145,7 @@ func (v *Verifier) Apply(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil && len(a.JWT.Claims) > 0 {
 		return ev
 	}
-	raw := bearer(ev.Headers)
+	raw := bearerOf(ev.Headers)
 	if raw == "" {
 		return ev
 	}
@@ -163,16 +164,13 @@ func (v *Verifier) Apply(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	return ev
 }
 
-// bearer returns the token of the Authorization header (any case of the
-// name and of the scheme), or "".
-func bearer(headers map[string]string) string {
+// bearerOf returns the token of the Authorization header (any case of the
+// name), or "".
+func bearerOf(headers map[string]string) string {
 	for name, value := range headers {
-		if !strings.EqualFold(name, "Authorization") {
-			continue
-		}
-		scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(token)
+		if strings.EqualFold(name, "Authorization") {
+			token, _ := bearer.Token(value)
+			return token
 		}
 	}
 	return ""
