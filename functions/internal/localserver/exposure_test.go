@@ -193,3 +193,20 @@ func TestBannerOffersDevTokenOnlyWhenServed(t *testing.T) {
 		}
 	}
 }
+
+// TestUncleanPathsAreNotRedirected: ServeMux answers a path with "..", "//"
+// or a missing subtree slash with a redirect and an HTML body; the server
+// answers it as an unknown route, in the error envelope, as the API does.
+func TestUncleanPathsAreNotRedirected(t *testing.T) {
+	h, _ := newHandler(t, localserver.Config{})
+	for _, p := range []string{"/v1/api-keys/../api-keys", "/v1//api-keys", "/v1", "/dev/../dev/token", "/./openapi.json"} {
+		r := httptest.NewRequest("GET", "http://127.0.0.1:8080/", nil)
+		r.URL.Path = p
+		r.RemoteAddr = "127.0.0.1:40000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), `"code":"not_found"`) {
+			t.Errorf("GET %s: %d %s, want 404 not_found", p, w.Code, w.Body.String())
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"strings"
 	"unicode/utf8"
 
@@ -88,6 +89,19 @@ func loopbackHostsOnly(next http.Handler) http.Handler {
 		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && !strings.EqualFold(host, "localhost") {
 			writeError(w, http.StatusMisdirectedRequest, keyservice.CodeInvalidRequest,
 				"This local server only answers requests addressed to localhost or a loopback address.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPathsOnly answers a path that is not clean ("..", "//", "/v1") as
+// an unknown route: ServeMux would redirect it with an HTML body, and an API
+// answers every request in its error envelope.
+func cleanPathsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p || p == "/v1" {
+			writeError(w, http.StatusNotFound, keyservice.CodeNotFound, "No such route.")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -99,9 +99,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle("/dev/token", loopbackPeersOnly(devToken(tokens, cfg.Identity)))
 	}
 	mux.Handle("/", console)
-	handler := securityHeaders(mux)
+	routes := cleanPathsOnly(mux)
+	handler := securityHeaders(routes)
 	if loopback {
-		handler = securityHeaders(loopbackHostsOnly(mux))
+		handler = securityHeaders(loopbackHostsOnly(routes))
 	}
 	return &Server{
 		cfg:        cfg,
