@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
@@ -18,6 +19,9 @@ const (
 	DefaultDataDir = ".data"
 	DefaultTable   = "kudurrustone-api-keys-local"
 	DefaultRegion  = "us-east-1"
+	// DefaultExpiryCheckInterval: the local server checks for expiring keys
+	// every minute (the deployed ExpiryFunction, every hour).
+	DefaultExpiryCheckInterval = time.Minute
 )
 
 // Environment variables read by ParseConfig. The DynamoDB, table, limit and
@@ -55,6 +59,10 @@ type Config struct {
 	// Getenv is used for the pepper variable (KST_PEPPER) and AWS settings;
 	// default os.Getenv.
 	Getenv func(string) string
+	// ExpiryWarningDays and ExpiryCheckInterval drive the expiry-warning
+	// check the server runs on a timer (defaults 7 days, every minute).
+	ExpiryWarningDays   int
+	ExpiryCheckInterval time.Duration
 	// Logger receives the JSON logs; default slog.Default().
 	Logger *slog.Logger
 }
@@ -86,6 +94,12 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&cfg.Table, "table", env(EnvTable, DefaultTable), "DynamoDB table, created if missing (env "+EnvTable+")")
 	fs.StringVar(&cfg.Region, "region", env(EnvRegion, DefaultRegion), "AWS region for DynamoDB (env "+EnvRegion+")")
 	fs.IntVar(&cfg.MaxActiveKeys, "max-active-keys", maxKeys, "active keys allowed per firm (env "+EnvMaxActiveKeys+")")
+	warnDays, err := settings.ExpiryWarningDays(getenv(settings.EnvExpiryWarningDays))
+	if err != nil {
+		return Config{}, fmt.Errorf("localserver: %w", err)
+	}
+	fs.IntVar(&cfg.ExpiryWarningDays, "expiry-warning-days", warnDays, "warn (API Key Expiring) this many days before a key expires (env "+settings.EnvExpiryWarningDays+")")
+	fs.DurationVar(&cfg.ExpiryCheckInterval, "expiry-check-interval", DefaultExpiryCheckInterval, "how often the expiry-warning check runs")
 	logLevel := fs.String("log-level", env(EnvLogLevel, "info"), "debug, info, warn or error (env "+EnvLogLevel+")")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./functions/local [flags]\n\n"+
@@ -101,6 +115,12 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if _, err := settings.MaxActiveKeys(strconv.Itoa(cfg.MaxActiveKeys)); err != nil {
 		return Config{}, fmt.Errorf("localserver: -max-active-keys: %w", err)
+	}
+	if _, err := settings.ExpiryWarningDays(strconv.Itoa(cfg.ExpiryWarningDays)); err != nil {
+		return Config{}, fmt.Errorf("localserver: -expiry-warning-days: %w", err)
+	}
+	if cfg.ExpiryCheckInterval <= 0 {
+		return Config{}, fmt.Errorf("localserver: -expiry-check-interval must be positive")
 	}
 	level, err := settings.LogLevel(*logLevel)
 	if err != nil {

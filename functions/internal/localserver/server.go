@@ -22,9 +22,12 @@ import (
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/authorizer"
+	"github.com/kudurrustone/apikeys/functions/internal/expiry"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
 
 // Files in the data folder.
@@ -44,6 +47,7 @@ type Server struct {
 	handler    http.Handler
 	storeDesc  string
 	closeStore func() error
+	expiry     *expiry.Checker // nil when the store has no expiry check
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -84,6 +88,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	events := &eventStore{Store: store, sink: lifecycle.Log{Logger: log}, log: log}
+	var check *expiry.Checker
+	if es, ok := store.(expiry.Store); ok {
+		check = &expiry.Checker{Store: es, Window: time.Duration(cfg.ExpiryWarningDays) * 24 * time.Hour,
+			Logger: log, Warned: events.warned}
+	}
+	store = events
 	svc := keyservice.New(store, peppers, keyservice.Config{MaxActiveKeys: cfg.MaxActiveKeys, Logger: log})
 	api := httpapi.New(svc, cfg.Identity, log)
 	gw := newGateway(api, tokens, authorizer.New(svc, log), log, time.Now)
@@ -110,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		handler:    handler,
 		storeDesc:  desc,
 		closeStore: closeStore,
+		expiry:     check,
 	}, nil
 }
 
@@ -128,6 +140,12 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.MaxActiveKeys <= 0 {
 		cfg.MaxActiveKeys = keyservice.DefaultMaxActiveKeys
+	}
+	if cfg.ExpiryWarningDays <= 0 {
+		cfg.ExpiryWarningDays = settings.DefaultExpiryWarningDays
+	}
+	if cfg.ExpiryCheckInterval <= 0 {
+		cfg.ExpiryCheckInterval = DefaultExpiryCheckInterval
 	}
 	if cfg.Identity == (identity.Config{}) {
 		cfg.Identity = identity.DefaultConfig()
@@ -162,6 +180,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if s.expiry != nil {
+		checks, stopChecks := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); runExpiryChecks(checks, s.expiry, s.cfg.ExpiryCheckInterval, s.log) }()
+		// Stopped before Serve returns, so the store is not closed under it.
+		defer func() { stopChecks(); <-done }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("localserver: serve: %w", err)
