@@ -3,6 +3,7 @@ package contract_test
 import (
 	"context"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"path"
 	"slices"
 	"sort"
@@ -25,6 +26,7 @@ type ddbCall struct {
 	LeadingKey   string
 	Attributes   []string
 	ReturnValues string // "" when the request does not set it
+	Index        string // a query's index, "" for the table
 }
 
 func (c ddbCall) String() string {
@@ -95,6 +97,7 @@ func callsOf(ctx context.Context, params any) []ddbCall {
 		if pk, ok := p.ExpressionAttributeValues[":pk"].(*types.AttributeValueMemberS); ok {
 			c.LeadingKey = pk.Value
 		}
+		c.Index = aws.ToString(p.IndexName)
 		return []ddbCall{c}
 	default:
 		return []ddbCall{{Action: "dynamodb:" + awsmiddleware.GetOperationName(ctx)}}
@@ -105,7 +108,11 @@ func callsOf(ctx context.Context, params any) []ddbCall {
 // condition (the operators the template uses). The resources (the table,
 // its indexes) are TestCFNRoles' business.
 func (st statement) allows(c ddbCall) bool {
-	if !slices.Contains(st.Actions, c.Action) {
+	resource := onTable
+	if c.Index != "" {
+		resource = "Sub ${KeysTable.Arn}/index/" + c.Index
+	}
+	if !slices.Contains(st.Actions, c.Action) || !slices.Contains(st.Resources, resource) {
 		return false
 	}
 	for op, kv := range st.Condition {
@@ -177,22 +184,22 @@ func TestAuthorizerMayOnlyTouchLastUsed(t *testing.T) {
 		call ddbCall
 		want bool
 	}{
-		{ddbCall{"dynamodb:GetItem", "CRED#abc", sorted("PK", "SK"), ""}, true},
-		{ddbCall{"dynamodb:UpdateItem", "CRED#abc", sorted("PK", "SK", "lastUsedAt"), ""}, true},
-		{ddbCall{"dynamodb:UpdateItem", "FIRM#acme", sorted("PK", "SK", "lastUsedAt", "lastUsedIp"), ""}, true},
+		{ddbCall{"dynamodb:GetItem", "CRED#abc", sorted("PK", "SK"), "", ""}, true},
+		{ddbCall{"dynamodb:UpdateItem", "CRED#abc", sorted("PK", "SK", "lastUsedAt"), "", ""}, true},
+		{ddbCall{"dynamodb:UpdateItem", "FIRM#acme", sorted("PK", "SK", "lastUsedAt", "lastUsedIp"), "", ""}, true},
 		// Reads outside credentials: another firm's keys, audit records.
-		{ddbCall{"dynamodb:GetItem", "FIRM#acme", sorted("PK", "SK"), ""}, false},
+		{ddbCall{"dynamodb:GetItem", "FIRM#acme", sorted("PK", "SK"), "", ""}, false},
 		// Writes of anything but the last-used attributes.
-		{ddbCall{"dynamodb:UpdateItem", "CRED#abc", sorted("PK", "SK", "revokedAt"), ""}, false},
-		{ddbCall{"dynamodb:UpdateItem", "CRED#abc", sorted("PK", "SK", "firmId", "lastUsedAt"), ""}, false},
-		{ddbCall{"dynamodb:UpdateItem", "FIRM#acme", sorted("PK", "SK", "activeCount"), ""}, false},
-		{ddbCall{"dynamodb:UpdateItem", "CRED#abc", sorted("PK", "SK", "lastUsedAt"), "ALL_OLD"}, false},
-		{ddbCall{"dynamodb:UpdateItem", "OTHER#x", sorted("PK", "SK", "lastUsedAt"), ""}, false},
+		{ddbCall{"dynamodb:UpdateItem", "CRED#abc", sorted("PK", "SK", "revokedAt"), "", ""}, false},
+		{ddbCall{"dynamodb:UpdateItem", "CRED#abc", sorted("PK", "SK", "firmId", "lastUsedAt"), "", ""}, false},
+		{ddbCall{"dynamodb:UpdateItem", "FIRM#acme", sorted("PK", "SK", "activeCount"), "", ""}, false},
+		{ddbCall{"dynamodb:UpdateItem", "CRED#abc", sorted("PK", "SK", "lastUsedAt"), "ALL_OLD", ""}, false},
+		{ddbCall{"dynamodb:UpdateItem", "OTHER#x", sorted("PK", "SK", "lastUsedAt"), "", ""}, false},
 		// No item creation, no deletion, no scans.
-		{ddbCall{"dynamodb:PutItem", "CRED#abc", sorted("PK", "SK", "lastUsedAt"), ""}, false},
-		{ddbCall{"dynamodb:DeleteItem", "CRED#abc", sorted("PK", "SK"), ""}, false},
-		{ddbCall{"dynamodb:Query", "FIRM#acme", sorted("PK", "SK"), ""}, false},
-		{ddbCall{"dynamodb:Scan", "", nil, ""}, false},
+		{ddbCall{"dynamodb:PutItem", "CRED#abc", sorted("PK", "SK", "lastUsedAt"), "", ""}, false},
+		{ddbCall{"dynamodb:DeleteItem", "CRED#abc", sorted("PK", "SK"), "", ""}, false},
+		{ddbCall{"dynamodb:Query", "FIRM#acme", sorted("PK", "SK"), "", ""}, false},
+		{ddbCall{"dynamodb:Scan", "", nil, "", ""}, false},
 	} {
 		if got := allowed(tc.call); got != tc.want {
 			t.Errorf("%s: allowed = %v, want %v", tc.call, got, tc.want)
