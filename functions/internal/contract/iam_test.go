@@ -104,9 +104,9 @@ func callsOf(ctx context.Context, params any) []ddbCall {
 	}
 }
 
-// allows evaluates the statement for a call: the action and every
-// condition (the operators the template uses). The resources (the table,
-// its indexes) are TestCFNRoles' business.
+// allows evaluates the statement for a call: the action, the resource (the
+// table, or the index a query reads) and every condition (the operators
+// the template uses).
 func (st statement) allows(c ddbCall) bool {
 	resource := onTable
 	if c.Index != "" {
