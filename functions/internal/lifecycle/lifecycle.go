@@ -44,7 +44,10 @@ const ActionExpiring = "key.expiring"
 var detailTypes = map[string]string{
 	keyservice.ActionGenerate: DetailGenerated,
 	keyservice.ActionRevoke:   DetailRevoked,
-	ActionExpiring:            DetailExpiring,
+	// The audit actions of PATCH and roll (SPEC AuditEvent.action).
+	"key.updated":  DetailUpdated,
+	"key.rolled":   DetailRolled,
+	ActionExpiring: DetailExpiring,
 }
 
 // DetailType returns the detail type of an action, and false for an action
