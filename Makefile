@@ -6,7 +6,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 GO        ?= go
-FUNCTIONS := list generate revoke whoami authorizer rotation publisher expiry
+FUNCTIONS := list generate update roll revoke auditevents whoami authorizer rotation publisher expiry
 BUILD_DIR := .build
 # Lambda bootstraps: static, stripped, no RPC mode (provided.al2023 speaks the
 # Runtime API only). GOARCH follows the template's arm64; tests build for the
@@ -95,7 +95,7 @@ build-host-%:
 # (without it the bootstrap would land in /bootstrap: stop instead);
 # the template's functions map to these targets (a contract test checks it).
 require-artifacts-dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: `sam build` runs this target and sets it; to build the bootstraps yourself run `make build` (into $(BUILD_DIR)/<fn>/bootstrap)))
-.PHONY: build-ListFunction build-GenerateFunction build-RevokeFunction build-WhoamiFunction build-AuthorizerFunction build-RotationFunction build-PublisherFunction build-ExpiryFunction
+.PHONY: build-ListFunction build-GenerateFunction build-RevokeFunction build-UpdateFunction build-RollFunction build-AuditEventsFunction build-WhoamiFunction build-AuthorizerFunction build-RotationFunction build-PublisherFunction build-ExpiryFunction
 build-ListFunction:
 	$(require-artifacts-dir)
 	$(call lambda-build,./functions/list,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
@@ -105,6 +105,15 @@ build-GenerateFunction:
 build-RevokeFunction:
 	$(require-artifacts-dir)
 	$(call lambda-build,./functions/revoke,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-UpdateFunction:
+	$(require-artifacts-dir)
+	$(call lambda-build,./functions/update,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-RollFunction:
+	$(require-artifacts-dir)
+	$(call lambda-build,./functions/roll,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
+build-AuditEventsFunction:
+	$(require-artifacts-dir)
+	$(call lambda-build,./functions/auditevents,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 build-WhoamiFunction:
 	$(require-artifacts-dir)
 	$(call lambda-build,./functions/whoami,$(ARTIFACTS_DIR)/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))

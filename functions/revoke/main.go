@@ -36,7 +36,7 @@ func main() {
 		fail(err)
 	}
 	resetter := authcache.New(deps.AWS, reset, st.SAMLocal, log)
-	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log, httpapi.WithRevokeHook(resetter.Reset))
+	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log, httpapi.WithCacheReset(resetter.Reset))
 	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionRevoke), log)))
 }
 

@@ -59,7 +59,7 @@ func NewWith(client ResetAuthorizersCacheAPI, cfg settings.CacheReset, samLocal 
 }
 
 // Reset resets the authorizer cache; it has the signature of
-// httpapi.WithRevokeHook.
+// httpapi.WithCacheReset.
 func (c *Resetter) Reset(ctx context.Context, k keyservice.Key) {
 	if c.disabled {
 		c.log.DebugContext(ctx, "authorizer cache reset skipped under sam local", "keyId", k.ID)

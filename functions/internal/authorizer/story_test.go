@@ -103,7 +103,7 @@ func TestStory(t *testing.T) {
 	if strings.Contains(logs.String(), created.Key) {
 		t.Error("the key appears in the logs")
 	}
-	audit, err := store.ListAudit(context.Background(), "acme")
+	audit, err := store.ListAudit(context.Background(), "acme", "", "", 0)
 	if err != nil || len(audit) != 2 || audit[0].SourceIP != "192.0.2.9" {
 		t.Errorf("audit %+v %v", audit, err)
 	}

@@ -9,7 +9,12 @@
 //	keys/<firmId>/<keyId>                          key record
 //	creds/<hex digest>                             credential record
 //	counters/<firmId>                              active count, decimal
-//	audit/<firmId>/<at>#<keyId>#<action>           audit record
+//	events/<firmId>/<eventId>                      audit event
+//	keyevents/<firmId>/<keyId>#<eventId>           the event's id, to list one key's events
+//
+// Event ids sort by time, so a reverse cursor lists events newest first.
+// The audit bucket of records written before events had ids is kept but
+// not listed.
 //
 // Times are stored as fixed-width RFC 3339 UTC with nanoseconds, so byte
 // order equals time order. The plaintext key is never stored.
@@ -37,7 +42,9 @@ var (
 	bucketKeys     = []byte("keys")
 	bucketCreds    = []byte("creds")
 	bucketCounters = []byte("counters")
-	bucketAudit    = []byte("audit")
+	bucketAudit    = []byte("audit") // records from before events had ids: kept, not listed
+	bucketEvents   = []byte("events")
+	bucketKeyEvts  = []byte("keyevents")
 )
 
 // Store is a keyservice.Store on a bbolt file. It is safe for concurrent
@@ -66,7 +73,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: chmod %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketCreds, bucketCounters, bucketAudit} {
+		for _, b := range [][]byte{bucketKeys, bucketCreds, bucketCounters, bucketAudit, bucketEvents, bucketKeyEvts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -265,13 +272,37 @@ func (r credRecord) credential() (keyservice.Credential, error) {
 }
 
 type auditRecord struct {
-	At       string `json:"at"`
-	Action   string `json:"action"`
-	FirmID   string `json:"firmId"`
-	KeyID    string `json:"keyId"`
-	Label    string `json:"label,omitempty"`
-	Actor    string `json:"actor"`
-	SourceIP string `json:"sourceIp,omitempty"`
+	ID       string   `json:"id"`
+	At       string   `json:"at"`
+	Action   string   `json:"action"`
+	FirmID   string   `json:"firmId"`
+	KeyID    string   `json:"keyId"`
+	Label    string   `json:"label,omitempty"`
+	Hint     string   `json:"hint,omitempty"`
+	Actor    string   `json:"actor"`
+	SourceIP string   `json:"sourceIp,omitempty"`
+	Changed  []string `json:"changed,omitempty"`
+	NewKeyID string   `json:"newKeyId,omitempty"`
+	Grace    int      `json:"gracePeriodSeconds,omitempty"`
+}
+
+func (r auditRecord) record() (keyservice.AuditRecord, error) {
+	at, err := parseTime(r.At)
+	if err != nil {
+		return keyservice.AuditRecord{}, err
+	}
+	a := keyservice.AuditRecord{ID: r.ID, At: at, Action: r.Action, FirmID: r.FirmID, KeyID: r.KeyID,
+		Label: r.Label, Hint: r.Hint, Actor: r.Actor, SourceIP: r.SourceIP}
+	switch a.Action {
+	case keyservice.ActionUpdate:
+		a.Changed = r.Changed
+		if a.Changed == nil {
+			a.Changed = []string{}
+		}
+	case keyservice.ActionRoll:
+		a.NewKeyID, a.GracePeriodSeconds = r.NewKeyID, r.Grace
+	}
+	return a, nil
 }
 
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
@@ -321,14 +352,31 @@ func addCount(tx *bolt.Tx, firmID string, delta int) error {
 	return tx.Bucket(bucketCounters).Put([]byte(firmID), []byte(strconv.Itoa(n)))
 }
 
+// putAudit writes the audit event and its entry under the key.
 func putAudit(tx *bolt.Tx, a keyservice.AuditRecord) error {
-	b, err := tx.Bucket(bucketAudit).CreateBucketIfNotExists([]byte(a.FirmID))
+	events, err := tx.Bucket(bucketEvents).CreateBucketIfNotExists([]byte(a.FirmID))
 	if err != nil {
-		return fmt.Errorf("boltstore: audit bucket: %w", err)
+		return fmt.Errorf("boltstore: events bucket: %w", err)
 	}
-	at := formatTime(a.At)
-	return putJSON(b, []byte(at+"#"+a.KeyID+"#"+a.Action), auditRecord{At: at, Action: a.Action,
-		FirmID: a.FirmID, KeyID: a.KeyID, Label: a.Label, Actor: a.Actor, SourceIP: a.SourceIP})
+	byKey, err := tx.Bucket(bucketKeyEvts).CreateBucketIfNotExists([]byte(a.FirmID))
+	if err != nil {
+		return fmt.Errorf("boltstore: key events bucket: %w", err)
+	}
+	if a.ID == "" || events.Get([]byte(a.ID)) != nil {
+		return fmt.Errorf("boltstore: audit event id %q missing or taken: %w", a.ID, keyservice.ErrConflict)
+	}
+	rec := auditRecord{ID: a.ID, At: formatTime(a.At), Action: a.Action, FirmID: a.FirmID, KeyID: a.KeyID,
+		Label: a.Label, Hint: a.Hint, Actor: a.Actor, SourceIP: a.SourceIP}
+	switch a.Action {
+	case keyservice.ActionUpdate:
+		rec.Changed = a.Changed
+	case keyservice.ActionRoll:
+		rec.NewKeyID, rec.Grace = a.NewKeyID, a.GracePeriodSeconds
+	}
+	if err := putJSON(events, []byte(a.ID), rec); err != nil {
+		return err
+	}
+	return byKey.Put([]byte(a.KeyID+"#"+a.ID), []byte(a.ID))
 }
 
 // CreateKey implements keyservice.Store.
@@ -470,7 +518,7 @@ func (s *Store) RevokeKey(ctx context.Context, firmID, keyID string, at time.Tim
 				return err
 			}
 		}
-		audit.Label = rec.Label
+		audit.Label, audit.Hint = rec.Label, rec.Hint
 		if err := putAudit(tx, audit); err != nil {
 			return err
 		}
@@ -609,33 +657,220 @@ func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID,
 	return wrote, nil
 }
 
-// ListAudit implements keyservice.Store.
-func (s *Store) ListAudit(ctx context.Context, firmID string) ([]keyservice.AuditRecord, error) {
+// ListAudit implements keyservice.Store: a reverse cursor over the firm's
+// events, or over one key's entries.
+func (s *Store) ListAudit(ctx context.Context, firmID, keyID, beforeID string, limit int) ([]keyservice.AuditRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	out := []keyservice.AuditRecord{}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit).Bucket([]byte(firmID))
-		if b == nil {
+		events := tx.Bucket(bucketEvents).Bucket([]byte(firmID))
+		if events == nil {
 			return nil
 		}
-		return b.ForEach(func(k, raw []byte) error {
+		b, prefix := events, ""
+		if keyID != "" {
+			if b = tx.Bucket(bucketKeyEvts).Bucket([]byte(firmID)); b == nil {
+				return nil
+			}
+			prefix = keyID + "#"
+		}
+		c := b.Cursor()
+		var k, v []byte
+		if beforeID == "" {
+			// The last entry of the prefix: seek past it, step back.
+			if k, _ = c.Seek([]byte(prefix + "\xff")); k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		} else if k, _ = c.Seek([]byte(prefix + beforeID)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev() // Seek lands at or above beforeID
+		}
+		for ; k != nil && bytes.HasPrefix(k, []byte(prefix)) && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			raw := v
+			if keyID != "" {
+				if raw = events.Get(v); raw == nil {
+					return fmt.Errorf("boltstore: key event %s has no event", k)
+				}
+			}
 			var rec auditRecord
 			if err := json.Unmarshal(raw, &rec); err != nil {
-				return fmt.Errorf("boltstore: decode audit %s: %w", k, err)
+				return fmt.Errorf("boltstore: decode audit event %s: %w", k, err)
 			}
-			at, err := parseTime(rec.At)
+			a, err := rec.record()
 			if err != nil {
 				return err
 			}
-			out = append(out, keyservice.AuditRecord{At: at, Action: rec.Action, FirmID: rec.FirmID,
-				KeyID: rec.KeyID, Label: rec.Label, Actor: rec.Actor, SourceIP: rec.SourceIP})
-			return nil
-		})
+			out = append(out, a)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// activeAt reports whether the key record may be updated or rolled at `at`.
+func (r keyRecord) activeAt(at time.Time) (bool, error) {
+	if r.RevokedAt != "" {
+		return false, nil
+	}
+	if r.ExpiresAt == "" {
+		return true, nil
+	}
+	exp, err := parseTime(r.ExpiresAt)
+	if err != nil {
+		return false, err
+	}
+	return at.Before(exp), nil
+}
+
+// setAccess writes label, expiry, scopes and allowed addresses of k on the
+// key record and its credential record.
+func setAccess(rec *keyRecord, cred *credRecord, k keyservice.Key) {
+	rec.Label, cred.Label = k.Label, k.Label
+	rec.ExpiresAt, cred.ExpiresAt = formatTime(k.ExpiresAt), formatTime(k.ExpiresAt)
+	rec.Scopes, cred.Scopes = k.Scopes.Names(), k.Scopes.Names()
+	rec.AllowedIPs, cred.AllowedIPs = formatAllowed(k.AllowedIPs), formatAllowed(k.AllowedIPs)
+}
+
+// UpdateKey implements keyservice.Store.
+func (s *Store) UpdateKey(ctx context.Context, firmID, keyID string, at time.Time, u keyservice.KeyUpdate, audit keyservice.AuditRecord) (keyservice.Key, []string, error) {
+	if err := ctx.Err(); err != nil {
+		return keyservice.Key{}, nil, err
+	}
+	var out keyservice.Key
+	var changed []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		keys := firmKeys(tx, firmID)
+		var rec keyRecord
+		ok, err := getJSON(keys, []byte(keyID), &rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyservice.ErrNotFound
+		}
+		if ok, err := rec.activeAt(at); err != nil || !ok {
+			if err == nil {
+				err = keyservice.ErrNotActive
+			}
+			return err
+		}
+		k, err := rec.key()
+		if err != nil {
+			return err
+		}
+		changed = keyservice.Changes(u, k)
+		if len(changed) == 0 {
+			out, changed = k, nil
+			return nil
+		}
+		next := u.Apply(k)
+		creds := tx.Bucket(bucketCreds)
+		var cred credRecord
+		if ok, err := getJSON(creds, []byte(rec.Digest), &cred); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("boltstore: key %s has no credential", keyID)
+			}
+			return err
+		}
+		setAccess(&rec, &cred, next)
+		if err := putJSON(keys, []byte(keyID), rec); err != nil {
+			return err
+		}
+		if err := putJSON(creds, []byte(rec.Digest), cred); err != nil {
+			return err
+		}
+		audit.Label, audit.Hint, audit.Changed = next.Label, next.Hint, changed
+		if err := putAudit(tx, audit); err != nil {
+			return err
+		}
+		out, err = rec.key()
+		return err
+	})
+	if err != nil {
+		return keyservice.Key{}, nil, err
+	}
+	return out, changed, nil
+}
+
+// RollKey implements keyservice.Store.
+func (s *Store) RollKey(ctx context.Context, firmID, oldID string, succ keyservice.Key, graceEnd time.Time, audit keyservice.AuditRecord) (keyservice.Key, keyservice.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return keyservice.Key{}, keyservice.Key{}, err
+	}
+	var old, next keyservice.Key
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		keys := firmKeys(tx, firmID)
+		var rec keyRecord
+		ok, err := getJSON(keys, []byte(oldID), &rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyservice.ErrNotFound
+		}
+		if ok, err := rec.activeAt(succ.CreatedAt); err != nil || !ok || rec.ReplacedBy != "" {
+			if err == nil {
+				err = keyservice.ErrNotActive
+			}
+			return err
+		}
+		k, err := rec.key()
+		if err != nil {
+			return err
+		}
+		creds := tx.Bucket(bucketCreds)
+		digest := []byte(succ.Digest.String())
+		if keys.Get([]byte(succ.ID)) != nil || creds.Get(digest) != nil {
+			return keyservice.ErrConflict
+		}
+		next = succ
+		next.FirmID, next.Replaces = firmID, oldID
+		next.Label, next.Scopes, next.AllowedIPs, next.ExpiresAt = k.Label, k.Scopes, k.AllowedIPs, k.ExpiresAt
+		if err := putJSON(keys, []byte(next.ID), toKeyRecord(next)); err != nil {
+			return err
+		}
+		if err := putJSON(creds, digest, toCredRecord(next)); err != nil {
+			return err
+		}
+
+		old = k
+		old.ReplacedBy = succ.ID
+		if old.ExpiresAt.IsZero() || graceEnd.Before(old.ExpiresAt) {
+			old.ExpiresAt = graceEnd.UTC()
+		}
+		var cred credRecord
+		if ok, err := getJSON(creds, []byte(rec.Digest), &cred); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("boltstore: key %s has no credential", oldID)
+			}
+			return err
+		}
+		rec.ReplacedBy = succ.ID
+		setAccess(&rec, &cred, old)
+		if err := putJSON(keys, []byte(oldID), rec); err != nil {
+			return err
+		}
+		if err := putJSON(creds, []byte(rec.Digest), cred); err != nil {
+			return err
+		}
+		// No limit check: a roll is never refused for the limit; the old
+		// key's slot is released once it expires (ReleaseExpired).
+		if err := addCount(tx, firmID, 1); err != nil {
+			return err
+		}
+		audit.Label, audit.Hint = k.Label, k.Hint
+		return putAudit(tx, audit)
+	})
+	if err != nil {
+		return keyservice.Key{}, keyservice.Key{}, err
+	}
+	return old, next, nil
 }

@@ -204,7 +204,9 @@ func TestCanceledContext(t *testing.T) {
 		"ReleaseExpired": second(s.ReleaseExpired(ctx, firm, now)),
 		"FindCredential": second(s.FindCredential(ctx, d)),
 		"TouchLastUsed":  second(s.TouchLastUsed(ctx, d, firm, id, now, netip.Addr{}, now)),
-		"ListAudit":      second(s.ListAudit(ctx, firm)),
+		"ListAudit":      second(s.ListAudit(ctx, firm, "", "", 10)),
+		"UpdateKey":      third(s.UpdateKey(ctx, firm, id, now, keyservice.KeyUpdate{}, keyservice.AuditRecord{})),
+		"RollKey":        third(s.RollKey(ctx, firm, id, keyservice.Key{}, now, keyservice.AuditRecord{})),
 	} {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a canceled context: err = %v", name, err)
@@ -216,6 +218,8 @@ func TestCanceledContext(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func third[T, U any](_ T, _ U, err error) error { return err }
 
 // TestRecordsWithoutScopes: records written before keys had scopes and
 // allowed addresses read as both scopes and any address.

@@ -156,6 +156,8 @@ func TestCFNMetricFiltersMatchTheCode(t *testing.T) {
 		"AuthorizerFailuresMetricFilter": {"AuthorizerFunctionLogGroup", "failure"},
 		"GenerateAuditMetricFilter":      {"GenerateFunctionLogGroup", "audit"},
 		"RevokeAuditMetricFilter":        {"RevokeFunctionLogGroup", "audit"},
+		"UpdateAuditMetricFilter":        {"UpdateFunctionLogGroup", "audit"},
+		"RollAuditMetricFilter":          {"RollFunctionLogGroup", "audit"},
 	}
 	if got := slices.Sorted(mapKeys(filters)); !slices.Equal(got, slices.Sorted(mapKeys(want))) {
 		t.Errorf("metric filters %v, want %v", got, slices.Sorted(mapKeys(want)))

@@ -35,22 +35,28 @@ func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
 // Logical ids of the template and the folders under functions/ they are
 // built from (the Makefile's build-<LogicalId> targets).
 var functionFolders = map[string]string{
-	"ListFunction":       "list",
-	"GenerateFunction":   "generate",
-	"RevokeFunction":     "revoke",
-	"WhoamiFunction":     "whoami",
-	"AuthorizerFunction": "authorizer",
-	"RotationFunction":   "rotation",
-	"PublisherFunction":  "publisher",
-	"ExpiryFunction":     "expiry",
+	"ListFunction":        "list",
+	"GenerateFunction":    "generate",
+	"UpdateFunction":      "update",
+	"RollFunction":        "roll",
+	"RevokeFunction":      "revoke",
+	"AuditEventsFunction": "auditevents",
+	"WhoamiFunction":      "whoami",
+	"AuthorizerFunction":  "authorizer",
+	"RotationFunction":    "rotation",
+	"PublisherFunction":   "publisher",
+	"ExpiryFunction":      "expiry",
 }
 
 // Route functions of httpapi.Routes() by logical id.
 var routeFunctions = map[string]string{
-	"ListFunction":     httpapi.FunctionList,
-	"GenerateFunction": httpapi.FunctionGenerate,
-	"RevokeFunction":   httpapi.FunctionRevoke,
-	"WhoamiFunction":   httpapi.FunctionWhoami,
+	"ListFunction":        httpapi.FunctionList,
+	"GenerateFunction":    httpapi.FunctionGenerate,
+	"UpdateFunction":      httpapi.FunctionUpdate,
+	"RollFunction":        httpapi.FunctionRoll,
+	"RevokeFunction":      httpapi.FunctionRevoke,
+	"AuditEventsFunction": httpapi.FunctionAuditEvents,
+	"WhoamiFunction":      httpapi.FunctionWhoami,
 }
 
 // grant is one allowed action on one resource, the resource written as
@@ -68,8 +74,8 @@ const (
 // leastPrivilege is every permission each function's role may have beyond
 // writing its logs. The DynamoDB actions are also derived from what the
 // store really calls (TestPoliciesMatchStoreCalls); the pepper secret is
-// read by the functions that hash keys; revoke resets this API's
-// authorizer cache.
+// read by the functions that hash keys; revoke, update and roll reset this
+// API's authorizer cache.
 var leastPrivilege = map[string][]grant{
 	"ListFunction": {{"dynamodb:Query", onTable}},
 	"GenerateFunction": {
@@ -80,7 +86,16 @@ var leastPrivilege = map[string][]grant{
 		{"dynamodb:GetItem", onTable}, {"dynamodb:PutItem", onTable}, {"dynamodb:UpdateItem", onTable},
 		{"apigateway:DELETE", onCache},
 	},
-	"WhoamiFunction": nil,
+	"UpdateFunction": {
+		{"dynamodb:GetItem", onTable}, {"dynamodb:PutItem", onTable}, {"dynamodb:UpdateItem", onTable},
+		{"apigateway:DELETE", onCache},
+	},
+	"RollFunction": {
+		{"dynamodb:GetItem", onTable}, {"dynamodb:PutItem", onTable}, {"dynamodb:UpdateItem", onTable},
+		{"secretsmanager:GetSecretValue", onSecret}, {"apigateway:DELETE", onCache},
+	},
+	"AuditEventsFunction": {{"dynamodb:Query", onTable}},
+	"WhoamiFunction":      nil,
 	"AuthorizerFunction": {
 		{"dynamodb:GetItem", onTable}, {"dynamodb:UpdateItem", onTable},
 		{"secretsmanager:GetSecretValue", onSecret},
@@ -396,6 +411,36 @@ func TestPoliciesMatchStoreCalls(t *testing.T) {
 	rec.start("ListFunction")
 	if _, err := svc.List(ctx, admin, keyservice.ListInput{}); err != nil {
 		t.Fatal(err)
+	}
+
+	// update: a change, a change of nothing, an inactive key.
+	rec.start("UpdateFunction")
+	label := "Renamed"
+	for _, in := range []keyservice.UpdateInput{{Label: &label, Scopes: []string{"read"}}, {Label: &label}} {
+		if _, _, err := svc.Update(ctx, admin, second.ID, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := svc.Update(ctx, admin, first.ID, keyservice.UpdateInput{Label: &label}); keyservice.CodeOf(err) != keyservice.CodeKeyNotActive {
+		t.Fatalf("update of an expired key: %v", err)
+	}
+
+	// roll (at the limit of 1: never refused for it), and a repeated roll.
+	rec.start("RollFunction")
+	old, _, _, err := svc.Roll(ctx, admin, second.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := svc.Roll(ctx, admin, old.ID, nil); keyservice.CodeOf(err) != keyservice.CodeKeyNotActive {
+		t.Fatalf("second roll: %v", err)
+	}
+
+	// audit events: all, one key's.
+	rec.start("AuditEventsFunction")
+	for _, keyID := range []string{"", second.ID} {
+		if _, err := svc.AuditEvents(ctx, admin, keyservice.AuditInput{KeyID: keyID}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// revoke, twice (the second is idempotent), and an unknown key.

@@ -17,7 +17,6 @@ import (
 func DecodeChange(it map[string]types.AttributeValue) (c lifecycle.Change, ok bool, err error) {
 	d := decoder{it: it}
 	typ := d.str(attrType)
-	sk := d.str(SortKey)
 	if d.err != nil {
 		return lifecycle.Change{}, false, fmt.Errorf("decode change: %w", d.err)
 	}
@@ -27,10 +26,17 @@ func DecodeChange(it map[string]types.AttributeValue) (c lifecycle.Change, ok bo
 		if err != nil {
 			return lifecycle.Change{}, false, err
 		}
-		// The sort key (time, key id, action) is unique within the firm.
-		return lifecycle.Change{AuditRecord: a, ID: strings.TrimPrefix(sk, auditPrefix)}, true, nil
+		// The event id is unique within the firm. The event's copy under
+		// its key (type auditByKey) records no change of its own.
+		id := a.ID
+		if id == "" {
+			// An item written before events had ids: its sort key
+			// (AUDIT#<at>#<keyId>#<action>) is unique within the firm.
+			id = strings.TrimPrefix(d.str(SortKey), "AUDIT#")
+		}
+		return lifecycle.Change{AuditRecord: a, ID: id}, true, nil
 	case typeExpiryWarning:
-		c := lifecycle.Change{ID: strings.TrimPrefix(sk, expiringPrefix), ExpiresAt: d.time(attrExpires)}
+		c := lifecycle.Change{ID: strings.TrimPrefix(d.str(SortKey), expiringPrefix), ExpiresAt: d.time(attrExpires)}
 		c.Action = lifecycle.ActionExpiring
 		c.FirmID, c.KeyID, c.Label, c.At = d.str(attrFirmID), d.str(attrKeyID), d.str(attrLabel), d.time(attrAt)
 		if d.err == nil && (c.FirmID == "" || c.KeyID == "" || c.ExpiresAt.IsZero()) {

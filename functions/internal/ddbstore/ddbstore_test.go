@@ -147,7 +147,8 @@ func testKey(t testing.TB, firm string, at time.Time) keyservice.Key {
 }
 
 func audit(k keyservice.Key, action string, at time.Time) keyservice.AuditRecord {
-	return keyservice.AuditRecord{At: at, Action: action, FirmID: k.FirmID, KeyID: k.ID, Label: k.Label, Actor: "alice", SourceIP: "203.0.113.7"}
+	return keyservice.AuditRecord{ID: storetest.EventID(at, action+" "+k.ID), At: at, Action: action, FirmID: k.FirmID, KeyID: k.ID,
+		Label: k.Label, Hint: k.Hint, Actor: "alice", SourceIP: "203.0.113.7"}
 }
 
 func getItem(t testing.TB, client *dynamodb.Client, table, pk, sk string) map[string]types.AttributeValue {
@@ -194,9 +195,24 @@ func TestItemLayout(t *testing.T) {
 	if n, ok := counter["activeCount"].(*types.AttributeValueMemberN); !ok || n.Value != "1" {
 		t.Errorf("counter item %v", counter)
 	}
-	auditSK := "AUDIT#2026-11-25T09:30:00.000Z#" + k.ID + "#generate"
-	if a := getItem(t, client, table, "FIRM#acme", auditSK); attrS(a, "sourceIp") != "203.0.113.7" {
-		t.Errorf("audit item %v", a)
+	a := audit(k, keyservice.ActionGenerate, t0)
+	a.ID = "01JZ0000000000000000000ZZZ"
+	k2 := testKey(t, "acme", t0)
+	if err := s.CreateKey(ctx, k2, 5, keyservice.AuditRecord{ID: a.ID, At: t0, Action: keyservice.ActionGenerate,
+		FirmID: "acme", KeyID: k2.ID, Label: k2.Label, Hint: k2.Hint, Actor: "alice", SourceIP: "203.0.113.7"}); err != nil {
+		t.Fatal(err)
+	}
+	// The audit event and its copy under the key: self-describing items
+	// that the stream publisher reads (schema.go lists the attributes).
+	for sk, typ := range map[string]string{"EVENT#" + a.ID: "audit", "KEYEVENT#" + k2.ID + "#" + a.ID: "auditByKey"} {
+		it := getItem(t, client, table, "FIRM#acme", sk)
+		for name, want := range map[string]string{"type": typ, "eventId": a.ID, "action": "key.generated",
+			"at": "2026-11-25T09:30:00.000Z", "firmId": "acme", "keyId": k2.ID, "label": k2.Label, "hint": k2.Hint,
+			"actor": "alice", "sourceIp": "203.0.113.7"} {
+			if got := attrS(it, name); got != want {
+				t.Errorf("audit item %s: %s = %q, want %q", sk, name, got, want)
+			}
+		}
 	}
 }
 

@@ -20,16 +20,15 @@ func num(n int) types.AttributeValue { return &types.AttributeValueMemberN{Value
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
-func firmPK(firmID string) string          { return firmPrefix + firmID }
-func keySK(keyID string) string            { return keyPrefix + keyID }
-func credPK(d apikey.Digest) string        { return credPrefix + d.String() }
-func pk(p, s string) item                  { return item{PartitionKey: str(p), SortKey: str(s)} }
-func keyPrimary(firmID, keyID string) item { return pk(firmPK(firmID), keySK(keyID)) }
-func credPrimary(d apikey.Digest) item     { return pk(credPK(d), credSK) }
-func counterPrimary(firmID string) item    { return pk(firmPK(firmID), counterSK) }
-func auditSK(a keyservice.AuditRecord) string {
-	return auditPrefix + formatTime(a.At) + "#" + a.KeyID + "#" + a.Action
-}
+func firmPK(firmID string) string             { return firmPrefix + firmID }
+func keySK(keyID string) string               { return keyPrefix + keyID }
+func credPK(d apikey.Digest) string           { return credPrefix + d.String() }
+func pk(p, s string) item                     { return item{PartitionKey: str(p), SortKey: str(s)} }
+func keyPrimary(firmID, keyID string) item    { return pk(firmPK(firmID), keySK(keyID)) }
+func credPrimary(d apikey.Digest) item        { return pk(credPK(d), credSK) }
+func counterPrimary(firmID string) item       { return pk(firmPK(firmID), counterSK) }
+func eventSK(eventID string) string           { return eventPrefix + eventID }
+func keyEventSK(keyID, eventID string) string { return keyEventPrefix + keyID + "#" + eventID }
 func setIf(it item, name, v string) {
 	if v != "" {
 		it[name] = str(v)
@@ -96,17 +95,34 @@ func credItem(k keyservice.Key) item {
 	return it
 }
 
-func auditItem(a keyservice.AuditRecord) item {
-	it := pk(firmPK(a.FirmID), auditSK(a))
-	it[attrType] = str(typeAudit)
-	it[attrAt] = str(formatTime(a.At))
-	it[attrAction] = str(a.Action)
-	it[attrFirmID] = str(a.FirmID)
-	it[attrKeyID] = str(a.KeyID)
-	setIf(it, attrLabel, a.Label)
-	setIf(it, attrActor, a.Actor)
-	setIf(it, attrSourceIP, a.SourceIP)
-	return it
+// auditItems returns the audit event's item and its copy under the key
+// (schema.go).
+func auditItems(a keyservice.AuditRecord) (event, byKey item) {
+	event = pk(firmPK(a.FirmID), eventSK(a.ID))
+	event[attrType] = str(typeAudit)
+	event[attrEventID] = str(a.ID)
+	event[attrAt] = str(formatTime(a.At))
+	event[attrAction] = str(a.Action)
+	event[attrFirmID] = str(a.FirmID)
+	event[attrKeyID] = str(a.KeyID)
+	setIf(event, attrLabel, a.Label)
+	setIf(event, attrHint, a.Hint)
+	setIf(event, attrActor, a.Actor)
+	setIf(event, attrSourceIP, a.SourceIP)
+	switch a.Action {
+	case keyservice.ActionUpdate:
+		event[attrChanged] = strList(a.Changed)
+	case keyservice.ActionRoll:
+		event[attrNewKeyID] = str(a.NewKeyID)
+		event[attrGrace] = num(a.GracePeriodSeconds)
+	}
+	byKey = make(item, len(event))
+	for k, v := range event {
+		byKey[k] = v
+	}
+	byKey[SortKey] = str(keyEventSK(a.KeyID, a.ID))
+	byKey[attrType] = str(typeAuditByKey)
+	return event, byKey
 }
 
 // decoder reads attributes of one item and keeps the first error.
@@ -141,6 +157,23 @@ func (d *decoder) time(name string) time.Time {
 		d.fail(fmt.Errorf("attribute %s: %w", name, err))
 	}
 	return t
+}
+
+func (d *decoder) int(name string) int {
+	v, ok := d.it[name]
+	if !ok {
+		return 0
+	}
+	n, ok := v.(*types.AttributeValueMemberN)
+	if !ok {
+		d.fail(fmt.Errorf("attribute %s is %T, want N", name, v))
+		return 0
+	}
+	i, err := strconv.Atoi(n.Value)
+	if err != nil {
+		d.fail(fmt.Errorf("attribute %s: %w", name, err))
+	}
+	return i
 }
 
 func (d *decoder) bool(name string) bool {
@@ -231,6 +264,7 @@ func (d *decoder) fail(err error) {
 type storedKey struct {
 	keyservice.Key
 	Released bool // its count was released by ReleaseExpired
+	Rev      int  // updates and rolls so far (attrRev)
 }
 
 func decodeKey(it item) (storedKey, error) {
@@ -254,6 +288,7 @@ func decodeKey(it item) (storedKey, error) {
 		PepperVersion: d.str(attrPepper),
 	}}
 	k.Released = d.bool(attrReleased)
+	k.Rev = d.int(attrRev)
 	digest, err := apikey.ParseDigest(d.str(attrDigest))
 	if err != nil {
 		d.fail(err)
@@ -290,13 +325,28 @@ func decodeCred(it item) (keyservice.Credential, error) {
 func decodeAudit(it item) (keyservice.AuditRecord, error) {
 	d := decoder{it: it}
 	a := keyservice.AuditRecord{
+		ID:       d.str(attrEventID),
 		At:       d.time(attrAt),
 		Action:   d.str(attrAction),
 		FirmID:   d.str(attrFirmID),
 		KeyID:    d.str(attrKeyID),
 		Label:    d.str(attrLabel),
+		Hint:     d.str(attrHint),
 		Actor:    d.str(attrActor),
 		SourceIP: d.str(attrSourceIP),
+	}
+	switch a.Action {
+	case "generate", "revoke":
+		// Written before events had ids and the spec's action names.
+		a.Action = map[string]string{"generate": keyservice.ActionGenerate, "revoke": keyservice.ActionRevoke}[a.Action]
+	case keyservice.ActionUpdate:
+		a.Changed = d.strs(attrChanged)
+		if a.Changed == nil {
+			a.Changed = []string{}
+		}
+	case keyservice.ActionRoll:
+		a.NewKeyID = d.str(attrNewKeyID)
+		a.GracePeriodSeconds = d.int(attrGrace)
 	}
 	if d.err != nil {
 		return keyservice.AuditRecord{}, fmt.Errorf("decode audit item: %w", d.err)

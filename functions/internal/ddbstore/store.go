@@ -153,6 +153,7 @@ const (
 	createCredItem
 	createCounterItem
 	createAuditItem
+	createAuditByKeyItem
 )
 
 // CreateKey implements keyservice.Store: one transaction puts the key, its
@@ -165,7 +166,7 @@ func (s *Store) CreateKey(ctx context.Context, k keyservice.Key, maxActive int, 
 	if !k.Scopes.Valid() {
 		return errors.New("ddbstore: create key: a key needs at least one scope")
 	}
-	items := make([]types.TransactWriteItem, 4)
+	items := make([]types.TransactWriteItem, 5)
 	items[createKeyItem] = types.TransactWriteItem{Put: &types.Put{
 		TableName: s.table, Item: keyItem(k),
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
@@ -185,12 +186,7 @@ func (s *Store) CreateKey(ctx context.Context, k keyservice.Key, maxActive int, 
 			":zero": num(0), ":one": num(1), ":max": num(maxActive), ":type": str(typeCounter),
 		},
 	}}
-	items[createAuditItem] = types.TransactWriteItem{Put: &types.Put{
-		TableName: s.table, Item: auditItem(audit),
-		// Never overwrite an audit record.
-		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": PartitionKey},
-	}}
+	items[createAuditItem], items[createAuditByKeyItem] = s.auditPuts(audit)
 	c, err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	switch {
 	case err == nil:
@@ -338,7 +334,7 @@ func (s *Store) RevokeKey(ctx context.Context, firmID, keyID string, at time.Tim
 }
 
 func (s *Store) revokeTx(k storedKey, at time.Time, by string, audit keyservice.AuditRecord) *dynamodb.TransactWriteItemsInput {
-	audit.Label = k.Label
+	audit.Label, audit.Hint = k.Label, k.Hint
 	set := map[string]types.AttributeValue{":at": str(formatTime(at)), ":by": str(by)}
 	names := map[string]string{"#pk": PartitionKey, "#ra": attrRevoked, "#rb": attrRevoker}
 	keyCond := "attribute_exists(#pk) AND attribute_not_exists(#ra)"
@@ -363,12 +359,9 @@ func (s *Store) revokeTx(k storedKey, at time.Time, by string, audit keyservice.
 			ExpressionAttributeNames:  map[string]string{"#pk": PartitionKey, "#ra": attrRevoked, "#rb": attrRevoker},
 			ExpressionAttributeValues: set,
 		}},
-		{Put: &types.Put{
-			TableName: s.table, Item: auditItem(audit),
-			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#pk": PartitionKey},
-		}},
 	}
+	event, byKey := s.auditPuts(audit)
+	items = append(items, event, byKey)
 	if !k.Released {
 		items = append(items, decrementCounter(s.table, k.FirmID))
 	}
@@ -511,11 +504,36 @@ func (s *Store) TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID,
 	}
 }
 
-// ListAudit implements keyservice.Store: the firm's AUDIT# items in sort key
-// order, which is time order (fixed-width timestamps).
-func (s *Store) ListAudit(ctx context.Context, firmID string) ([]keyservice.AuditRecord, error) {
-	var out []keyservice.AuditRecord
-	err := s.query(ctx, firmID, auditPrefix, true, nil, 0, func(it item) error {
+// auditPuts returns the puts of an audit event's two items (schema.go),
+// each refusing to overwrite an existing item.
+func (s *Store) auditPuts(a keyservice.AuditRecord) (event, byKey types.TransactWriteItem) {
+	e, k := auditItems(a)
+	put := func(it item) types.TransactWriteItem {
+		return types.TransactWriteItem{Put: &types.Put{
+			TableName: s.table, Item: it,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": PartitionKey},
+		}}
+	}
+	return put(e), put(k)
+}
+
+// ListAudit implements keyservice.Store: a key-condition query, newest
+// first, over the firm's EVENT# items or, for one key, its KEYEVENT#<keyId>#
+// copies, so every page is full when enough events exist.
+func (s *Store) ListAudit(ctx context.Context, firmID, keyID, beforeID string, limit int) ([]keyservice.AuditRecord, error) {
+	prefix := eventPrefix
+	if keyID != "" {
+		prefix = keyEventPrefix + keyID + "#"
+	}
+	var start map[string]types.AttributeValue
+	if beforeID != "" {
+		// A position, not necessarily an existing item: the query resumes
+		// strictly below it.
+		start = pk(firmPK(firmID), prefix+beforeID)
+	}
+	out := []keyservice.AuditRecord{}
+	err := s.query(ctx, firmID, prefix, false, start, max(limit, 0), func(it item) error {
 		a, err := decodeAudit(it)
 		if err != nil {
 			return err
@@ -527,4 +545,243 @@ func (s *Store) ListAudit(ctx context.Context, firmID string) ([]keyservice.Audi
 		return nil, fmt.Errorf("ddbstore: list audit: %w", err)
 	}
 	return out, nil
+}
+
+// active reports whether the key may be updated or rolled at `at`.
+func active(k storedKey, at time.Time) bool {
+	return k.RevokedAt.IsZero() && (k.ExpiresAt.IsZero() || at.Before(k.ExpiresAt))
+}
+
+// revCondition is the optimistic-concurrency condition on a key read with
+// revision rev: nobody updated or rolled it since.
+func revCondition(rev int, names map[string]string, values map[string]types.AttributeValue) string {
+	names["#rev"] = attrRev
+	if rev == 0 {
+		return "attribute_not_exists(#rev)"
+	}
+	values[":rev"] = num(rev)
+	return "#rev = :rev"
+}
+
+// UpdateKey implements keyservice.Store: it reads the key, then in one
+// transaction updates the key (on the condition that it is unrevoked and
+// its revision unchanged since the read) and its credential, and writes
+// the audit items. A lost race reads again and decides anew.
+func (s *Store) UpdateKey(ctx context.Context, firmID, keyID string, at time.Time, u keyservice.KeyUpdate, audit keyservice.AuditRecord) (keyservice.Key, []string, error) {
+	for attempt := 1; ; attempt++ {
+		k, err := s.getKey(ctx, firmID, keyID)
+		if err != nil {
+			return keyservice.Key{}, nil, fmt.Errorf("ddbstore: update key: %w", err)
+		}
+		if !active(k, at) {
+			return keyservice.Key{}, nil, fmt.Errorf("ddbstore: update key: %w", keyservice.ErrNotActive)
+		}
+		changed := keyservice.Changes(u, k.Key)
+		if len(changed) == 0 {
+			return k.Key, nil, nil
+		}
+		next := u.Apply(k.Key)
+		audit.Label, audit.Hint, audit.Changed = next.Label, next.Hint, changed
+		_, err = s.db.TransactWriteItems(ctx, s.updateTx(k, next, changed, audit))
+		if err == nil {
+			return next, changed, nil
+		}
+		c, ok := cancelled(err)
+		if !ok || (len(c.conditionFailed) == 0 && !c.conflict) {
+			return keyservice.Key{}, nil, fmt.Errorf("ddbstore: update key: %w", err)
+		}
+		if attempt >= maxAttempts {
+			return keyservice.Key{}, nil, fmt.Errorf("ddbstore: update key: %w: %w", keyservice.ErrConflict, err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return keyservice.Key{}, nil, fmt.Errorf("ddbstore: update key: %w", err)
+		}
+	}
+}
+
+// accessUpdate returns the SET and REMOVE clauses that write the changed
+// members of next (label, expiresAt, scopes, allowedIps) on a key or
+// credential item.
+func accessUpdate(next keyservice.Key, changed []string, names map[string]string, values map[string]types.AttributeValue) (set, remove []string) {
+	for _, m := range changed {
+		switch m {
+		case "label":
+			names["#label"] = attrLabel
+			values[":label"] = str(next.Label)
+			set = append(set, "#label = :label")
+		case "expiresAt":
+			names["#exp"] = attrExpires
+			if next.ExpiresAt.IsZero() {
+				remove = append(remove, "#exp")
+			} else {
+				values[":exp"] = str(formatTime(next.ExpiresAt))
+				set = append(set, "#exp = :exp")
+			}
+		case "scopes":
+			names["#scopes"] = attrScopes
+			values[":scopes"] = strList(next.Scopes.Names())
+			set = append(set, "#scopes = :scopes")
+		case "allowedIps":
+			names["#allowed"] = attrAllowed
+			if len(next.AllowedIPs) == 0 {
+				remove = append(remove, "#allowed")
+			} else {
+				values[":allowed"] = strList(keyservice.FormatAllowedIPs(next.AllowedIPs))
+				set = append(set, "#allowed = :allowed")
+			}
+		}
+	}
+	return set, remove
+}
+
+func updateExpression(set, remove []string) string {
+	var b strings.Builder
+	if len(set) > 0 {
+		b.WriteString("SET " + strings.Join(set, ", "))
+	}
+	if len(remove) > 0 {
+		if b.Len() > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString("REMOVE " + strings.Join(remove, ", "))
+	}
+	return b.String()
+}
+
+func (s *Store) updateTx(k storedKey, next keyservice.Key, changed []string, audit keyservice.AuditRecord) *dynamodb.TransactWriteItemsInput {
+	keyNames := map[string]string{"#pk": PartitionKey, "#ra": attrRevoked}
+	keyValues := map[string]types.AttributeValue{":newrev": num(k.Rev + 1)}
+	cond := "attribute_exists(#pk) AND attribute_not_exists(#ra) AND " + revCondition(k.Rev, keyNames, keyValues)
+	set, remove := accessUpdate(next, changed, keyNames, keyValues)
+	set = append(set, "#rev = :newrev")
+
+	credNames := map[string]string{"#pk": PartitionKey}
+	credValues := map[string]types.AttributeValue{}
+	cset, cremove := accessUpdate(next, changed, credNames, credValues)
+	credUpdate := &types.Update{
+		TableName: s.table, Key: credPrimary(k.Digest),
+		UpdateExpression:         aws.String(updateExpression(cset, cremove)),
+		ConditionExpression:      aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames: credNames,
+	}
+	if len(credValues) > 0 {
+		credUpdate.ExpressionAttributeValues = credValues
+	}
+	event, byKey := s.auditPuts(audit)
+	return &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: s.table, Key: keyPrimary(k.FirmID, k.ID),
+			UpdateExpression:          aws.String(updateExpression(set, remove)),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  keyNames,
+			ExpressionAttributeValues: keyValues,
+		}},
+		{Update: credUpdate},
+		event, byKey,
+	}}
+}
+
+// Item positions in RollKey's transaction.
+const (
+	rollOldKeyItem = iota
+	rollOldCredItem
+	rollNewKeyItem
+	rollNewCredItem
+)
+
+// RollKey implements keyservice.Store: it reads the old key, then in one
+// transaction shortens and links it (on the condition that it is
+// unrevoked, has no successor and its revision is unchanged), shortens its
+// credential, puts the successor and its credential, counts the successor
+// (no limit check) and writes the audit items. Of two racing rolls, the
+// second's condition fails; it reads again and finds a successor.
+func (s *Store) RollKey(ctx context.Context, firmID, oldID string, succ keyservice.Key, graceEnd time.Time, audit keyservice.AuditRecord) (keyservice.Key, keyservice.Key, error) {
+	at := succ.CreatedAt
+	graceEnd = graceEnd.UTC().Truncate(time.Millisecond)
+	for attempt := 1; ; attempt++ {
+		old, err := s.getKey(ctx, firmID, oldID)
+		if err != nil {
+			return keyservice.Key{}, keyservice.Key{}, fmt.Errorf("ddbstore: roll key: %w", err)
+		}
+		if !active(old, at) || old.ReplacedBy != "" {
+			return keyservice.Key{}, keyservice.Key{}, fmt.Errorf("ddbstore: roll key: %w", keyservice.ErrNotActive)
+		}
+		next := succ
+		next.FirmID, next.Replaces = firmID, oldID
+		next.Label, next.Scopes, next.AllowedIPs, next.ExpiresAt = old.Label, old.Scopes, old.AllowedIPs, old.ExpiresAt
+		rolled := old.Key
+		rolled.ReplacedBy = succ.ID
+		if rolled.ExpiresAt.IsZero() || graceEnd.Before(rolled.ExpiresAt) {
+			rolled.ExpiresAt = graceEnd
+		}
+		audit.Label, audit.Hint = old.Label, old.Hint
+		_, err = s.db.TransactWriteItems(ctx, s.rollTx(old, rolled, next, audit))
+		if err == nil {
+			return rolled, next, nil
+		}
+		c, ok := cancelled(err)
+		switch {
+		case !ok || (len(c.conditionFailed) == 0 && !c.conflict):
+			return keyservice.Key{}, keyservice.Key{}, fmt.Errorf("ddbstore: roll key: %w", err)
+		case c.failed(rollNewKeyItem) || c.failed(rollNewCredItem):
+			return keyservice.Key{}, keyservice.Key{}, fmt.Errorf("ddbstore: roll key: id or digest exists: %w", keyservice.ErrConflict)
+		case attempt >= maxAttempts:
+			return keyservice.Key{}, keyservice.Key{}, fmt.Errorf("ddbstore: roll key: %w: %w", keyservice.ErrConflict, err)
+		}
+		// The old key changed meanwhile (revoked, rolled, updated) or
+		// another transaction was writing it: read again and decide anew.
+		if !c.failed(rollOldKeyItem) {
+			if err := backoff(ctx, attempt); err != nil {
+				return keyservice.Key{}, keyservice.Key{}, fmt.Errorf("ddbstore: roll key: %w", err)
+			}
+		}
+	}
+}
+
+func (s *Store) rollTx(old storedKey, rolled, next keyservice.Key, audit keyservice.AuditRecord) *dynamodb.TransactWriteItemsInput {
+	names := map[string]string{"#pk": PartitionKey, "#ra": attrRevoked, "#rb": attrReplaced, "#exp": attrExpires}
+	values := map[string]types.AttributeValue{
+		":succ": str(next.ID), ":exp": str(formatTime(rolled.ExpiresAt)), ":newrev": num(old.Rev + 1),
+	}
+	cond := "attribute_exists(#pk) AND attribute_not_exists(#ra) AND attribute_not_exists(#rb) AND " +
+		revCondition(old.Rev, names, values)
+	notExists := func(it item) types.TransactWriteItem {
+		return types.TransactWriteItem{Put: &types.Put{
+			TableName: s.table, Item: it,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": PartitionKey},
+		}}
+	}
+	event, byKey := s.auditPuts(audit)
+	items := []types.TransactWriteItem{
+		rollOldKeyItem: {Update: &types.Update{
+			TableName: s.table, Key: keyPrimary(old.FirmID, old.ID),
+			UpdateExpression:          aws.String("SET #rb = :succ, #exp = :exp, #rev = :newrev"),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		}},
+		rollOldCredItem: {Update: &types.Update{
+			TableName: s.table, Key: credPrimary(old.Digest),
+			UpdateExpression:          aws.String("SET #exp = :exp"),
+			ConditionExpression:       aws.String("attribute_exists(#pk)"),
+			ExpressionAttributeNames:  map[string]string{"#pk": PartitionKey, "#exp": attrExpires},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":exp": str(formatTime(rolled.ExpiresAt))},
+		}},
+		rollNewKeyItem:  notExists(keyItem(next)),
+		rollNewCredItem: notExists(credItem(next)),
+		{Update: &types.Update{
+			// The successor is counted with no limit check: a roll is
+			// never refused for the limit; the old key's slot is released
+			// once it expires (ReleaseExpired).
+			TableName: s.table, Key: counterPrimary(old.FirmID),
+			UpdateExpression:         aws.String("SET #n = if_not_exists(#n, :zero) + :one, #t = :type"),
+			ExpressionAttributeNames: map[string]string{"#n": activeCount, "#t": attrType},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":zero": num(0), ":one": num(1), ":type": str(typeCounter),
+			},
+		}},
+		event, byKey,
+	}
+	return &dynamodb.TransactWriteItemsInput{TransactItems: items}
 }

@@ -20,12 +20,16 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 )
 
-// Function names: one Lambda function per route.
+// Function names: one Lambda function per management route; whoami serves
+// both of its methods.
 const (
-	FunctionList     = "list"
-	FunctionGenerate = "generate"
-	FunctionRevoke   = "revoke"
-	FunctionWhoami   = "whoami"
+	FunctionList        = "list"
+	FunctionGenerate    = "generate"
+	FunctionUpdate      = "update"
+	FunctionRoll        = "roll"
+	FunctionRevoke      = "revoke"
+	FunctionAuditEvents = "auditevents"
+	FunctionWhoami      = "whoami"
 )
 
 // Route is one route of the HTTP contract and the function that serves it.
@@ -43,29 +47,36 @@ func Routes() []Route {
 	return []Route{
 		{Method: http.MethodGet, Path: "/v1/api-keys", Function: FunctionList},
 		{Method: http.MethodPost, Path: "/v1/api-keys", Function: FunctionGenerate},
+		{Method: http.MethodPatch, Path: "/v1/api-keys/{id}", Function: FunctionUpdate},
+		{Method: http.MethodPost, Path: "/v1/api-keys/{id}/roll", Function: FunctionRoll},
 		{Method: http.MethodPost, Path: "/v1/api-keys/{id}/revoke", Function: FunctionRevoke},
+		{Method: http.MethodGet, Path: "/v1/audit-events", Function: FunctionAuditEvents},
 		{Method: http.MethodGet, Path: "/v1/whoami", Function: FunctionWhoami},
+		{Method: http.MethodPost, Path: "/v1/whoami", Function: FunctionWhoami},
 	}
 }
 
 // API holds the handlers' dependencies.
 type API struct {
-	svc    *keyservice.Service
-	ident  identity.Config
-	log    *slog.Logger
-	now    func() time.Time
-	revoke func(ctx context.Context, k keyservice.Key)
+	svc   *keyservice.Service
+	ident identity.Config
+	log   *slog.Logger
+	now   func() time.Time
+	reset func(ctx context.Context, k keyservice.Key)
 }
 
 // Option configures an API.
 type Option func(*API)
 
-// WithRevokeHook runs hook after every successful revoke (also a repeated
-// one), before the response is written. The revoke Lambda uses it to reset
-// API Gateway's authorizer cache. It is best effort: the hook handles and
-// logs its own errors, and a panic in it is recovered and logged.
-func WithRevokeHook(hook func(ctx context.Context, k keyservice.Key)) Option {
-	return func(a *API) { a.revoke = hook }
+// WithCacheReset runs hook after every change that an authorizer's cached
+// answer could contradict, before the response is written: every
+// successful revoke (also a repeated one), every roll, and every update
+// that changed a key's expiry, scopes or allowed addresses. The functions
+// use it to reset API Gateway's authorizer cache, so a narrowing takes
+// effect like a revoke. It is best effort: the hook handles and logs its
+// own errors, and a panic in it is recovered and logged.
+func WithCacheReset(hook func(ctx context.Context, k keyservice.Key)) Option {
+	return func(a *API) { a.reset = hook }
 }
 
 // WithClock sets the clock used to compute a key's status at request time.
@@ -96,8 +107,14 @@ func (a *API) handlerFunc(function string) http.HandlerFunc {
 		return a.list
 	case FunctionGenerate:
 		return a.generate
+	case FunctionUpdate:
+		return a.update
+	case FunctionRoll:
+		return a.roll
 	case FunctionRevoke:
 		return a.revokeKey
+	case FunctionAuditEvents:
+		return a.auditEvents
 	case FunctionWhoami:
 		return a.whoami
 	}
@@ -150,7 +167,7 @@ func (a *API) serve(routes []Route) http.Handler {
 			return
 		}
 		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch} {
 			if !methods[m] || m == r.Method {
 				continue
 			}

@@ -17,6 +17,7 @@ var statusOf = map[keyservice.Code]int{
 	keyservice.CodeInvalidRequest:  http.StatusBadRequest,
 	keyservice.CodeNotFound:        http.StatusNotFound,
 	keyservice.CodeKeyLimitReached: http.StatusConflict,
+	keyservice.CodeKeyNotActive:    http.StatusConflict,
 	keyservice.CodeInternal:        http.StatusInternalServerError,
 }
 

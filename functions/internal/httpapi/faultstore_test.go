@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ type faultStore struct {
 	failList   func() error
 	failCreate func() error
 	failRevoke func() error
+	failAll    bool // UpdateKey and ListAudit fail
 }
 
 var _ keyservice.Store = (*faultStore)(nil)
@@ -56,4 +58,18 @@ func (s *faultStore) RevokeKey(ctx context.Context, firm, id string, at time.Tim
 		}
 	}
 	return s.Store.RevokeKey(ctx, firm, id, at, by, a)
+}
+
+func (s *faultStore) UpdateKey(ctx context.Context, firm, id string, at time.Time, u keyservice.KeyUpdate, a keyservice.AuditRecord) (keyservice.Key, []string, error) {
+	if s.failAll {
+		return keyservice.Key{}, nil, errors.New("dynamodb: connection refused to table secret-table")
+	}
+	return s.Store.UpdateKey(ctx, firm, id, at, u, a)
+}
+
+func (s *faultStore) ListAudit(ctx context.Context, firm, keyID, before string, limit int) ([]keyservice.AuditRecord, error) {
+	if s.failAll {
+		return nil, errors.New("dynamodb: connection refused to table secret-table")
+	}
+	return s.Store.ListAudit(ctx, firm, keyID, before, limit)
 }

@@ -85,7 +85,7 @@ func FuzzManagementHandlers(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &k); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.store.Store.RevokeKey(context.Background(), r.claims["firmId"], k.ID, t0, "fuzz", keyservice.AuditRecord{At: t0, Action: keyservice.ActionRevoke, FirmID: r.claims["firmId"], KeyID: k.ID}); err != nil {
+			if _, err := e.store.Store.RevokeKey(context.Background(), r.claims["firmId"], k.ID, t0, "fuzz", keyservice.AuditRecord{ID: k.ID, At: t0, Action: keyservice.ActionRevoke, FirmID: r.claims["firmId"], KeyID: k.ID}); err != nil {
 				t.Fatal(err)
 			}
 		}

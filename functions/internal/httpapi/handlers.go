@@ -210,14 +210,14 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	a.runRevokeHook(r, k)
+	a.runCacheReset(r, k)
 	writeJSON(w, http.StatusOK, toJSON(&k, a.now()))
 }
 
-// runRevokeHook calls the hook; the revoke already happened, so nothing
-// the hook does may change the answer.
-func (a *API) runRevokeHook(r *http.Request, k keyservice.Key) {
-	if a.revoke == nil {
+// runCacheReset calls the cache reset hook; the change already happened,
+// so nothing the hook does may change the answer.
+func (a *API) runCacheReset(r *http.Request, k keyservice.Key) {
+	if a.reset == nil {
 		return
 	}
 	defer func() {
@@ -226,13 +226,15 @@ func (a *API) runRevokeHook(r *http.Request, k keyservice.Key) {
 			if re, ok := v.(runtime.Error); ok {
 				detail = re.Error()
 			}
-			a.log.ErrorContext(r.Context(), "panic in revoke hook", "keyId", k.ID, "panic", detail)
+			a.log.ErrorContext(r.Context(), "panic in cache reset hook", "keyId", k.ID, "panic", detail)
 		}
 	}()
-	a.revoke(r.Context(), k)
+	a.reset(r.Context(), k)
 }
 
-// whoami serves GET /v1/whoami from the Lambda authorizer's context.
+// whoami serves GET and POST /v1/whoami from the Lambda authorizer's
+// context: the same body for both, so an integration can check that its
+// key may write (the authorizer lets POST through only with scope write).
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 	p, ok := identity.Principal(r)
 	if !ok {

@@ -93,3 +93,46 @@ func optString(s string) *string {
 	}
 	return &s
 }
+
+// auditEventJSON is the AuditEvent object of SPEC section 3.
+type auditEventJSON struct {
+	ID       string  `json:"id"`
+	Action   string  `json:"action"`
+	KeyID    string  `json:"keyId"`
+	KeyLabel string  `json:"keyLabel"`
+	Actor    string  `json:"actor"`
+	SourceIP *string `json:"sourceIp"`
+	At       string  `json:"at"`
+	Details  any     `json:"details"`
+}
+
+type auditPageJSON struct {
+	Items      []auditEventJSON `json:"items"`
+	NextCursor *string          `json:"nextCursor"`
+}
+
+type updatedDetails struct {
+	Changed []string `json:"changed"`
+}
+
+type rolledDetails struct {
+	NewKeyID           string `json:"newKeyId"`
+	GracePeriodSeconds int    `json:"gracePeriodSeconds"`
+}
+
+// toAuditJSON renders an audit record; details by action, {} otherwise.
+func toAuditJSON(a *keyservice.AuditRecord) auditEventJSON {
+	var details any = struct{}{}
+	switch a.Action {
+	case keyservice.ActionUpdate:
+		changed := a.Changed
+		if changed == nil {
+			changed = []string{}
+		}
+		details = updatedDetails{Changed: changed}
+	case keyservice.ActionRoll:
+		details = rolledDetails{NewKeyID: a.NewKeyID, GracePeriodSeconds: a.GracePeriodSeconds}
+	}
+	return auditEventJSON{ID: a.ID, Action: a.Action, KeyID: a.KeyID, KeyLabel: a.Label, Actor: a.Actor,
+		SourceIP: optString(a.SourceIP), At: formatTime(a.At), Details: details}
+}

@@ -16,7 +16,7 @@ import (
 func TestRevokeOK(t *testing.T) {
 	var mu sync.Mutex
 	var hooked []string
-	e := newEnv(t, withAPIOption(httpapi.WithRevokeHook(func(_ context.Context, k keyservice.Key) {
+	e := newEnv(t, withAPIOption(httpapi.WithCacheReset(func(_ context.Context, k keyservice.Key) {
 		mu.Lock()
 		defer mu.Unlock()
 		hooked = append(hooked, k.ID)
@@ -51,19 +51,19 @@ func TestRevokeOK(t *testing.T) {
 	if len(hooked) != 3 || hooked[0] != k.ID {
 		t.Errorf("revoke hook calls = %v, want the key three times", hooked)
 	}
-	if c := strings.Count(e.logs.String(), `"action":"revoke"`); c < 1 {
+	if c := strings.Count(e.logs.String(), `"action":"key.revoked"`); c < 1 {
 		t.Errorf("no revoke audit log")
 	}
 }
 
 func TestRevokeHookPanicStillAnswers(t *testing.T) {
-	e := newEnv(t, withAPIOption(httpapi.WithRevokeHook(func(context.Context, keyservice.Key) { panic("boom") })))
+	e := newEnv(t, withAPIOption(httpapi.WithCacheReset(func(context.Context, keyservice.Key) { panic("boom") })))
 	k := e.generate("x")
 	rec := e.do(req{method: "POST", target: "/v1/api-keys/" + k.ID + "/revoke", claims: adminPremier})
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
 	}
-	if !strings.Contains(e.logs.String(), "panic in revoke hook") {
+	if !strings.Contains(e.logs.String(), "panic in cache reset hook") {
 		t.Errorf("hook panic not logged")
 	}
 }

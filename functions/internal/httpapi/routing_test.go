@@ -13,8 +13,12 @@ func TestRoutes(t *testing.T) {
 	want := map[string]string{
 		"GET /v1/api-keys":              "list",
 		"POST /v1/api-keys":             "generate",
+		"PATCH /v1/api-keys/{id}":       "update",
+		"POST /v1/api-keys/{id}/roll":   "roll",
 		"POST /v1/api-keys/{id}/revoke": "revoke",
+		"GET /v1/audit-events":          "auditevents",
 		"GET /v1/whoami":                "whoami",
+		"POST /v1/whoami":               "whoami",
 	}
 	got := httpapi.Routes()
 	if len(got) != len(want) {
@@ -42,13 +46,18 @@ func TestRouteMismatches(t *testing.T) {
 		{"double slash", "GET", "/v1//api-keys", 404, keyservice.CodeNotFound, ""},
 		{"dot segment", "GET", "/v1/x/../api-keys", 404, keyservice.CodeNotFound, ""},
 		{"revoke without id", "POST", "/v1/api-keys//revoke", 404, keyservice.CodeNotFound, ""},
-		{"key by id is not a route", "GET", "/v1/api-keys/01KQ0000000000000000000000", 404, keyservice.CodeNotFound, ""},
+		{"GET on a key", "GET", "/v1/api-keys/01KQ0000000000000000000000", 405, keyservice.CodeInvalidRequest, "PATCH"},
+		{"DELETE on a key", "DELETE", "/v1/api-keys/01KQ0000000000000000000000", 405, keyservice.CodeInvalidRequest, "PATCH"},
+		{"PATCH without id", "PATCH", "/v1/api-keys/", 404, keyservice.CodeNotFound, ""},
+		{"GET on roll", "GET", "/v1/api-keys/01KQ0000000000000000000000/roll", 405, keyservice.CodeInvalidRequest, "POST"},
+		{"POST on audit events", "POST", "/v1/audit-events", 405, keyservice.CodeInvalidRequest, "GET"},
+		{"audit events of a key is not a route", "GET", "/v1/api-keys/01KQ0000000000000000000000/audit-events", 404, keyservice.CodeNotFound, ""},
 		{"case of path", "GET", "/V1/API-KEYS", 404, keyservice.CodeNotFound, ""},
 		{"PUT on keys", "PUT", "/v1/api-keys", 405, keyservice.CodeInvalidRequest, "GET, POST"},
 		{"DELETE on keys", "DELETE", "/v1/api-keys", 405, keyservice.CodeInvalidRequest, "GET, POST"},
 		{"GET on revoke", "GET", "/v1/api-keys/01KQ0000000000000000000000/revoke", 405, keyservice.CodeInvalidRequest, "POST"},
-		{"POST on whoami", "POST", "/v1/whoami", 405, keyservice.CodeInvalidRequest, "GET"},
-		{"odd method", "BREW", "/v1/whoami", 405, keyservice.CodeInvalidRequest, "GET"},
+		{"PATCH on whoami", "PATCH", "/v1/whoami", 405, keyservice.CodeInvalidRequest, "GET, POST"},
+		{"odd method", "BREW", "/v1/whoami", 405, keyservice.CodeInvalidRequest, "GET, POST"},
 	}
 	e := newEnv(t)
 	for _, tt := range tests {
@@ -62,24 +71,42 @@ func TestRouteMismatches(t *testing.T) {
 	}
 }
 
-// Each Lambda function serves its own route only.
+// Each Lambda function serves its own routes only.
 func TestHandlerServesOneFunction(t *testing.T) {
-	e := newEnv(t)
-	k := e.generate("x")
-	calls := []req{
-		{method: "GET", target: "/v1/api-keys", claims: adminPremier},
-		{method: "POST", target: "/v1/api-keys", body: `{"label":"y"}`, claims: adminPremier},
-		{method: "POST", target: "/v1/api-keys/" + k.ID + "/revoke", claims: adminPremier},
-		{method: "GET", target: "/v1/whoami", lambda: map[string]any{"firmId": "acme", "keyId": k.ID, "keyLabel": "x"}},
+	e := newEnv(t, withMaxKeys(100))
+	key := map[string]any{"firmId": "acme", "keyId": "01KQ0000000000000000000000", "keyLabel": "x", "scopes": "read write"}
+	// One call per route of Routes(), each with what it needs to succeed.
+	calls := map[string]func() req{
+		"GET /v1/api-keys": func() req { return req{method: "GET", target: "/v1/api-keys", claims: adminPremier} },
+		"POST /v1/api-keys": func() req {
+			return req{method: "POST", target: "/v1/api-keys", body: `{"label":"y"}`, claims: adminPremier}
+		},
+		"PATCH /v1/api-keys/{id}": func() req {
+			return req{method: "PATCH", target: "/v1/api-keys/" + e.generate("x").ID, body: `{"label":"z"}`, claims: adminPremier}
+		},
+		"POST /v1/api-keys/{id}/roll": func() req {
+			return req{method: "POST", target: "/v1/api-keys/" + e.generate("x").ID + "/roll", claims: adminPremier}
+		},
+		"POST /v1/api-keys/{id}/revoke": func() req {
+			return req{method: "POST", target: "/v1/api-keys/" + e.generate("x").ID + "/revoke", claims: adminPremier}
+		},
+		"GET /v1/audit-events": func() req { return req{method: "GET", target: "/v1/audit-events", claims: adminPremier} },
+		"GET /v1/whoami":       func() req { return req{method: "GET", target: "/v1/whoami", lambda: key} },
+		"POST /v1/whoami":      func() req { return req{method: "POST", target: "/v1/whoami", lambda: key} },
 	}
-	served := map[string]int{"list": 200, "generate": 201, "revoke": 200, "whoami": 200}
-	for _, fn := range []string{"list", "generate", "revoke", "whoami", "bogus"} {
+	served := map[string]int{"list": 200, "generate": 201, "update": 200, "roll": 201, "revoke": 200,
+		"auditevents": 200, "whoami": 200}
+	for _, fn := range []string{"list", "generate", "update", "roll", "revoke", "auditevents", "whoami", "bogus"} {
 		h := e.api.Handler(fn)
-		for i, c := range calls {
+		for _, route := range httpapi.Routes() {
+			mk, ok := calls[route.Method+" "+route.Path]
+			if !ok {
+				t.Fatalf("no call for route %s %s", route.Method, route.Path)
+			}
+			c := mk()
 			rec := serve(t, h, c)
-			owner := httpapi.Routes()[i].Function
 			switch {
-			case owner == fn:
+			case route.Function == fn:
 				if rec.Code != served[fn] {
 					t.Errorf("%s on %s %s: %d %s", fn, c.method, c.target, rec.Code, rec.Body.String())
 				}

@@ -17,6 +17,7 @@ const (
 	CodeInvalidRequest  Code = "invalid_request"
 	CodeNotFound        Code = "not_found"
 	CodeKeyLimitReached Code = "key_limit_reached"
+	CodeKeyNotActive    Code = "key_not_active"
 	CodeInternal        Code = "internal"
 )
 
@@ -66,6 +67,9 @@ var (
 	// ErrConflict: a write lost a race it cannot resolve by itself (an id or
 	// digest collision, a transaction conflict); nothing was written.
 	ErrConflict = errors.New("keyservice: conflicting write")
+	// ErrNotActive: an update or roll of a key that is revoked or expired,
+	// or a roll of a key that already has a successor; nothing was written.
+	ErrNotActive = errors.New("keyservice: key not active")
 )
 
 // ErrDenied is what every deny of Authorize matches with errors.Is: the key

@@ -3,6 +3,7 @@ package keyservice
 import (
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -18,8 +19,40 @@ func newID(now time.Time, r io.Reader) (string, error) {
 	if _, err := io.ReadFull(r, rnd[:]); err != nil {
 		return "", fmt.Errorf("read entropy: %w", err)
 	}
-	var b [16]byte
+	return encodeID(uint64(now.UnixMilli()), rnd), nil
+}
+
+// idSource makes ids that increase strictly within this process, also
+// within one millisecond (the monotonic ULID rule: the random part of the
+// previous id plus one), so a firm's audit events list in the order they
+// happened even when two fall in the same millisecond.
+type idSource struct {
+	mu     sync.Mutex
+	lastMs uint64
+	last   [10]byte
+}
+
+func (g *idSource) next(now time.Time, r io.Reader) (string, error) {
 	ms := uint64(now.UnixMilli())
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ms <= g.lastMs {
+		ms = g.lastMs // same millisecond, or the clock stepped back
+		for i := len(g.last) - 1; i >= 0; i-- {
+			g.last[i]++
+			if g.last[i] != 0 {
+				break
+			}
+		}
+	} else if _, err := io.ReadFull(r, g.last[:]); err != nil {
+		return "", fmt.Errorf("read entropy: %w", err)
+	}
+	g.lastMs = ms
+	return encodeID(ms, g.last), nil
+}
+
+func encodeID(ms uint64, rnd [10]byte) string {
+	var b [16]byte
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
 		ms >>= 8
@@ -36,7 +69,7 @@ func newID(now time.Time, r io.Reader) (string, error) {
 		lo = lo>>5 | hi<<59
 		hi >>= 5
 	}
-	return string(out[:]), nil
+	return string(out[:])
 }
 
 // validID reports whether s has the shape of a key id, so that junk from a

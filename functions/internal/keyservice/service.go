@@ -70,6 +70,7 @@ type Service struct {
 	// claimed the key's last-used write, so that a burst of concurrent uses
 	// in one process sends one write, not one per request.
 	touching sync.Map // string -> *atomic.Int64
+	ids      idSource // key and audit event ids, increasing within the process
 }
 
 // New returns a service over store and peppers.
@@ -174,7 +175,11 @@ func (s *Service) Generate(ctx context.Context, admin Admin, in GenerateInput) (
 		if err != nil {
 			return Key{}, "", Internal(err)
 		}
-		id, err := newID(now, s.cfg.Rand)
+		id, err := s.ids.next(now, s.cfg.Rand)
+		if err != nil {
+			return Key{}, "", Internal(err)
+		}
+		eventID, err := s.ids.next(now, s.cfg.Rand)
 		if err != nil {
 			return Key{}, "", Internal(err)
 		}
@@ -184,8 +189,8 @@ func (s *Service) Generate(ctx context.Context, admin Admin, in GenerateInput) (
 			Scopes: scopes, AllowedIPs: allowed,
 			Digest: pepper.Hash(plaintext), PepperVersion: pepper.Version,
 		}
-		audit := AuditRecord{At: now, Action: ActionGenerate, FirmID: admin.FirmID, KeyID: id,
-			Label: label, Actor: admin.Subject, SourceIP: admin.SourceIP}
+		audit := AuditRecord{ID: eventID, At: now, Action: ActionGenerate, FirmID: admin.FirmID, KeyID: id,
+			Label: label, Hint: k.Hint, Actor: admin.Subject, SourceIP: admin.SourceIP}
 		err = s.store.CreateKey(ctx, k, s.cfg.MaxActiveKeys, audit)
 		switch {
 		case err == nil:
@@ -300,7 +305,11 @@ func (s *Service) Revoke(ctx context.Context, admin Admin, keyID string) (Key, e
 		return Key{}, notFound()
 	}
 	now := s.now()
-	audit := AuditRecord{At: now, Action: ActionRevoke, FirmID: admin.FirmID, KeyID: keyID,
+	eventID, err := s.ids.next(now, s.cfg.Rand)
+	if err != nil {
+		return Key{}, Internal(err)
+	}
+	audit := AuditRecord{ID: eventID, At: now, Action: ActionRevoke, FirmID: admin.FirmID, KeyID: keyID,
 		Actor: admin.Subject, SourceIP: admin.SourceIP}
 	k, err := s.store.RevokeKey(ctx, admin.FirmID, keyID, now, admin.Subject, audit)
 	if errors.Is(err, ErrNotFound) {
@@ -309,7 +318,7 @@ func (s *Service) Revoke(ctx context.Context, admin Admin, keyID string) (Key, e
 	if err != nil {
 		return Key{}, Internal(fmt.Errorf("revoke key: %w", err))
 	}
-	audit.Label = k.Label
+	audit.Label, audit.Hint = k.Label, k.Hint
 	if k.RevokedAt.Equal(now) && k.RevokedBy == admin.Subject {
 		s.logAudit(ctx, audit)
 	} else {
@@ -321,9 +330,18 @@ func (s *Service) Revoke(ctx context.Context, admin Admin, keyID string) (Key, e
 
 func notFound() error { return Errorf(CodeNotFound, "No such API key.") }
 
+// logAudit writes the audit record as a structured log line (SPEC section
+// 5: in structured logs and in the store).
 func (s *Service) logAudit(ctx context.Context, a AuditRecord) {
-	s.log.InfoContext(ctx, "audit", "action", a.Action, "firmId", a.FirmID, "keyId", a.KeyID,
-		"label", a.Label, "actor", a.Actor, "sourceIp", a.SourceIP, "at", a.At)
+	attrs := []any{"id", a.ID, "action", a.Action, "firmId", a.FirmID, "keyId", a.KeyID,
+		"label", a.Label, "hint", a.Hint, "actor", a.Actor, "sourceIp", a.SourceIP, "at", a.At}
+	switch a.Action {
+	case ActionUpdate:
+		attrs = append(attrs, "changed", a.Changed)
+	case ActionRoll:
+		attrs = append(attrs, "newKeyId", a.NewKeyID, "gracePeriodSeconds", a.GracePeriodSeconds)
+	}
+	s.log.InfoContext(ctx, "audit", attrs...)
 }
 
 // Authorize decides on a presented key used from no known address (a REST

@@ -72,21 +72,42 @@ type Credential struct {
 	PepperVersion string
 }
 
-// Audit actions.
+// Audit actions: the action member of SPEC's AuditEvent object, as stored.
 const (
-	ActionGenerate = "generate"
-	ActionRevoke   = "revoke"
+	ActionGenerate = "key.generated"
+	ActionUpdate   = "key.updated"
+	ActionRoll     = "key.rolled"
+	ActionRevoke   = "key.revoked"
 )
 
-// AuditRecord says who did what to which key, when and from where.
+// AuditRecord is one audit event: who did what to which key, when and from
+// where. It never holds key material beyond the key's hint.
 type AuditRecord struct {
-	At       time.Time
-	Action   string
+	ID       string    // the event's id: a key-id-shaped ULID of At, so ids sort by time
+	At       time.Time // when the change was made
+	Action   string    // one of the Action constants
 	FirmID   string
-	KeyID    string
-	Label    string
-	Actor    string
-	SourceIP string
+	KeyID    string // the key changed (for a roll, the key rolled)
+	Label    string // the key's label after the change
+	Hint     string // the key's hint (kst_… and its last 4 characters)
+	Actor    string // the administrator's subject
+	SourceIP string // the administrator's source address
+
+	// Changed names the Key members an update changed (key.updated).
+	Changed []string
+	// NewKeyID and GracePeriodSeconds describe a roll (key.rolled).
+	NewKeyID           string
+	GracePeriodSeconds int
+}
+
+// KeyUpdate is a change to a key's label, expiry, scopes or allowed
+// addresses; a nil member is left as it is. A non-nil ExpiresAt holding the
+// zero time clears the expiry.
+type KeyUpdate struct {
+	Label      *string
+	ExpiresAt  *time.Time
+	Scopes     *Scopes
+	AllowedIPs *[]netip.Prefix
 }
 
 // Store is the persistence the service needs. Every implementation must pass
@@ -141,6 +162,34 @@ type Store interface {
 	// an update.
 	TouchLastUsed(ctx context.Context, digest apikey.Digest, firmID, keyID string, at time.Time, ip netip.Addr, staleBefore time.Time) (bool, error)
 
-	// ListAudit returns the firm's audit records, oldest first.
-	ListAudit(ctx context.Context, firmID string) ([]AuditRecord, error)
+	// UpdateKey applies u to the key, on the key and its credential alike,
+	// and writes the audit record (with Label and Hint filled in from the
+	// key as updated, and Changed naming the members whose value changed,
+	// see Changes), all or nothing. It returns the key as updated and the
+	// names of the members that changed. The key must be active at `at`
+	// (not revoked, not expired), else ErrNotActive; unknown key:
+	// ErrNotFound. An update that changes nothing writes nothing (no audit
+	// record either) and returns the key as it is and no names.
+	UpdateKey(ctx context.Context, firmID, keyID string, at time.Time, u KeyUpdate, audit AuditRecord) (Key, []string, error)
+
+	// RollKey replaces the key oldID by successor, all or nothing: it
+	// stores successor (its credential under successor.Digest, and +1 on
+	// the firm's active count with no limit check) with the old key's
+	// label, scopes, allowed addresses and expiry as they are when the
+	// roll commits and Replaces = oldID; sets the old key's ReplacedBy and
+	// shortens its expiry (and its credential's) to graceEnd unless it
+	// expires earlier; and writes the audit record (Label and Hint filled
+	// in from the old key). The old key must be active at
+	// successor.CreatedAt and have no successor, else ErrNotActive: of two
+	// racing rolls exactly one succeeds. Unknown key: ErrNotFound; an id
+	// or digest that exists: ErrConflict. It returns the old key and the
+	// successor as stored.
+	RollKey(ctx context.Context, firmID, oldID string, successor Key, graceEnd time.Time, audit AuditRecord) (old, succ Key, err error)
+
+	// ListAudit returns up to limit (0: all) of the firm's audit records,
+	// newest first (by ID, descending), only those of the key keyID when
+	// it is not "", starting strictly after (older than) the record with
+	// the id beforeID ("" starts at the newest). A page is full whenever
+	// enough records exist.
+	ListAudit(ctx context.Context, firmID, keyID, beforeID string, limit int) ([]AuditRecord, error)
 }

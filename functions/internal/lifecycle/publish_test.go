@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -154,7 +155,8 @@ func TestPublishFromStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audit, err := w.store.ListAudit(context.Background(), "acme")
+	audit, err := w.store.ListAudit(context.Background(), "acme", "", "", 0)
+	slices.Reverse(audit) // oldest first
 	if err != nil || len(audit) != 2 {
 		t.Fatalf("audit %v %v", audit, err)
 	}

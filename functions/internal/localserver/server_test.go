@@ -306,7 +306,7 @@ func TestTokenClaimsReachTheHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	audit, err := store.ListAudit(context.Background(), "acme")
+	audit, err := store.ListAudit(context.Background(), "acme", "", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestTokenClaimsReachTheHandlers(t *testing.T) {
 		t.Fatalf("audit = %+v, want one record", audit)
 	}
 	a := audit[0]
-	if a.Actor != "alice@acme.example" || a.SourceIP != "127.0.0.1" || a.KeyID != created["id"] || a.Action != "generate" {
+	if a.Actor != "alice@acme.example" || a.SourceIP != "127.0.0.1" || a.KeyID != created["id"] || a.Action != "key.generated" {
 		t.Errorf("audit record = %+v", a)
 	}
 }

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
 
 // The functions under test: name (folder under functions/ and under
 // .build/host/) and the package it is built from.
-var functionNames = []string{"list", "generate", "revoke", "whoami", "authorizer", "publisher", "expiry"}
+var functionNames = []string{"list", "generate", "update", "roll", "revoke", "auditevents", "whoami", "authorizer", "publisher", "expiry"}
 
 const (
 	pepperSecretName = "kudurrustone-api-keys-pepper"
@@ -238,6 +238,7 @@ type keyJSON struct {
 	Status    string  `json:"status"`
 	Key       string  `json:"key"`
 	RevokedAt *string `json:"revokedAt"`
+	Replaces  *string `json:"replaces"`
 }
 
 // proxy invokes an HTTP API function and decodes the proxy response.
@@ -417,7 +418,25 @@ var eventExpectations = map[string]expectation{
 	"revoke-other-firm.json":        {function: "revoke", status: 404, code: "not_found"},
 	"revoke-unknown-key.json":       {function: "revoke", status: 404, code: "not_found"},
 
+	// update and roll run after revoke (sorted order): {{REVOKED_KEY_ID}}
+	// is revoked by then.
+	"update-admin-premier.json": {function: "update", status: 200},
+	"update-empty-body.json":    {function: "update", status: 400, code: "invalid_request"},
+	"update-not-premier.json":   {function: "update", status: 403, code: "premier_required"},
+	"update-revoked-key.json":   {function: "update", status: 409, code: "key_not_active"},
+
+	"roll-admin-premier.json":      {function: "roll", status: 201},
+	"roll-grace-out-of-range.json": {function: "roll", status: 400, code: "invalid_request"},
+	"roll-non-admin.json":          {function: "roll", status: 403, code: "not_firm_admin"},
+	"roll-revoked-key.json":        {function: "roll", status: 409, code: "key_not_active"},
+
+	"auditevents-admin-not-premier.json": {function: "auditevents", status: 200},
+	"auditevents-key-filter.json":        {function: "auditevents", status: 200},
+	"auditevents-invalid-query.json":     {function: "auditevents", status: 400, code: "invalid_request"},
+	"auditevents-non-admin.json":         {function: "auditevents", status: 403, code: "not_firm_admin"},
+
 	"whoami.json":                 {function: "whoami", status: 200},
+	"whoami-post.json":            {function: "whoami", status: 200},
 	"whoami-missing-context.json": {function: "whoami", status: 401, code: "unauthorized"},
 
 	"authorizer-http-valid.json":                  {function: "authorizer", policyEffect: "Allow"},
@@ -451,7 +470,9 @@ var eventExpectations = map[string]expectation{
 
 // TestEmulatorEvents invokes every sample event in events/ and checks its
 // answer. Placeholders get real values: {{KEY}} an active key of firm acme,
-// {{REVOKED_KEY}} a revoked one, {{KEY_ID}} a key the revoke events revoke.
+// {{REVOKED_KEY}} a revoked one, {{KEY_ID}} a key the revoke events revoke,
+// {{ACTIVE_KEY_ID}} and {{REVOKED_KEY_ID}} the ids of the first two, and
+// {{ROLL_KEY_ID}} a key the roll events roll.
 func TestEmulatorEvents(t *testing.T) {
 	root, err := rie.RepoRoot()
 	if err != nil {
@@ -488,7 +509,9 @@ func TestEmulatorEvents(t *testing.T) {
 	}
 	readKey := s.generateWith(t, map[string]any{"label": "Accounting Export (read)", "scopes": []string{"read"}})
 	pinned := s.generateWith(t, map[string]any{"label": "Office Sync (office network)", "allowedIps": []string{"198.51.100.0/24"}})
-	values := map[string]string{"KEY": active.Key, "REVOKED_KEY": revoked.Key, "KEY_ID": toRevoke.ID, "READ_KEY": readKey.Key, "PINNED_KEY": pinned.Key}
+	toRoll := s.generate(t, "Rolled Integration")
+	values := map[string]string{"KEY": active.Key, "REVOKED_KEY": revoked.Key, "KEY_ID": toRevoke.ID, "READ_KEY": readKey.Key, "PINNED_KEY": pinned.Key,
+		"ACTIVE_KEY_ID": active.ID, "REVOKED_KEY_ID": revoked.ID, "ROLL_KEY_ID": toRoll.ID}
 	keyIDs := map[string]string{active.Key: active.ID, readKey.Key: readKey.ID, pinned.Key: pinned.ID}
 
 	for _, f := range files {
@@ -561,9 +584,37 @@ func checkProxy(t *testing.T, name string, want expectation, resp events.APIGate
 				t.Errorf("%s: a listed key carries its plaintext", name)
 			}
 		}
-	case name == "whoami.json":
+	case strings.HasPrefix(name, "roll-"):
+		var k keyJSON
+		if json.Unmarshal([]byte(resp.Body), &k) != nil || !strings.HasPrefix(k.Key, "kst_") || k.Status != "active" ||
+			k.Replaces == nil {
+			t.Errorf("%s: body %s, want the new key, shown once, replacing the old", name, resp.Body)
+		}
+		if cc := resp.Headers["Cache-Control"]; cc != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", name, cc)
+		}
+	case strings.HasPrefix(name, "update-"):
+		var k keyJSON
+		if json.Unmarshal([]byte(resp.Body), &k) != nil || k.Label != "Office Sync Tool (Berlin)" || k.Key != "" {
+			t.Errorf("%s: body %s, want the renamed key", name, resp.Body)
+		}
+	case strings.HasPrefix(name, "auditevents-"):
+		var page struct {
+			Items []struct {
+				ID, Action, KeyID string
+				Details           map[string]any
+			} `json:"items"`
+		}
+		if json.Unmarshal([]byte(resp.Body), &page) != nil || len(page.Items) == 0 {
+			t.Errorf("%s: body %s, want the firm's events", name, resp.Body)
+		}
+		if strings.Contains(resp.Body, "kst_") {
+			t.Errorf("%s: an audit event carries key material: %s", name, resp.Body)
+		}
+	case strings.HasPrefix(name, "whoami"):
 		var got map[string]any
-		if json.Unmarshal([]byte(resp.Body), &got) != nil || got["firmId"] != "acme" || got["keyId"] == "" {
+		if json.Unmarshal([]byte(resp.Body), &got) != nil || got["firmId"] != "acme" || got["keyId"] == "" ||
+			fmt.Sprint(got["scopes"]) != "[read write]" {
 			t.Errorf("%s: body %s", name, resp.Body)
 		}
 	}

@@ -123,7 +123,7 @@ type snapCred struct {
 }
 
 type snapAudit struct {
-	firm, keyID, action string
+	firm, keyID, action, newKeyID string
 }
 
 // snapshot is a store's persisted state in one neutral shape, and its raw
@@ -133,6 +133,7 @@ type snapshot struct {
 	creds    map[string]snapCred // by hex digest
 	counters map[string]int      // by firm
 	audits   []snapAudit
+	byKey    int // copies of audit events under their key (DynamoDB) or index entries (bolt)
 	raw      []byte
 }
 
@@ -177,11 +178,20 @@ func checkInvariants(t testing.TB, s snapshot) {
 			t.Errorf("firm %s: counter %d, but %d counted keys", f, s.counters[f], counted[f])
 		}
 	}
+	if s.byKey != len(s.audits) {
+		t.Errorf("%d audit events but %d copies under their keys", len(s.audits), s.byKey)
+	}
 	gen, rev := map[string]int{}, map[string]int{}
 	for _, a := range s.audits {
 		id := a.firm + "/" + a.keyID
 		k, ok := keyIDs[id]
 		switch a.action {
+		case keyservice.ActionRoll:
+			// A roll creates the successor: it counts as its generate.
+			gen[a.firm+"/"+a.newKeyID]++
+			if _, ok := keyIDs[a.firm+"/"+a.newKeyID]; !ok || keyIDs[id].id == "" {
+				t.Errorf("roll audit record for missing key %s or successor %s", id, a.newKeyID)
+			}
 		case keyservice.ActionGenerate:
 			gen[id]++
 			if !ok {
@@ -254,8 +264,11 @@ func ddbSnapshot(t testing.TB, client *dynamodb.Client, table string) snapshot {
 					fmt.Sscan(v.Value, &n)
 				}
 				s.counters[strings.TrimPrefix(pk, "FIRM#")] = n
-			case strings.HasPrefix(sk, "AUDIT#"):
-				s.audits = append(s.audits, snapAudit{firm: strings.TrimPrefix(pk, "FIRM#"), keyID: avS(it["keyId"]), action: avS(it["action"])})
+			case strings.HasPrefix(sk, "EVENT#"):
+				s.audits = append(s.audits, snapAudit{firm: strings.TrimPrefix(pk, "FIRM#"), keyID: avS(it["keyId"]),
+					action: avS(it["action"]), newKeyID: avS(it["newKeyId"])})
+			case strings.HasPrefix(sk, "KEYEVENT#"):
+				s.byKey++
 			default:
 				t.Errorf("unexpected item PK=%q SK=%q", pk, sk)
 			}
@@ -372,17 +385,26 @@ func boltSnapshot(t testing.TB, path string) snapshot {
 				return err
 			}
 		}
-		if b := tx.Bucket([]byte("audit")); b != nil {
+		if b := tx.Bucket([]byte("keyevents")); b != nil {
+			err := b.ForEach(func(firm, _ []byte) error {
+				return b.Bucket(firm).ForEach(func(_, _ []byte) error { s.byKey++; return nil })
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if b := tx.Bucket([]byte("events")); b != nil {
 			return b.ForEach(func(firm, _ []byte) error {
 				return b.Bucket(firm).ForEach(func(_, v []byte) error {
 					var r struct {
-						KeyID  string `json:"keyId"`
-						Action string `json:"action"`
+						KeyID    string `json:"keyId"`
+						Action   string `json:"action"`
+						NewKeyID string `json:"newKeyId"`
 					}
 					if err := json.Unmarshal(v, &r); err != nil {
 						return err
 					}
-					s.audits = append(s.audits, snapAudit{firm: string(firm), keyID: r.KeyID, action: r.Action})
+					s.audits = append(s.audits, snapAudit{firm: string(firm), keyID: r.KeyID, action: r.Action, newKeyID: r.NewKeyID})
 					return nil
 				})
 			})
@@ -824,7 +846,7 @@ func (c *countingStore) TouchLastUsed(ctx context.Context, d apikey.Digest, firm
 	return wrote, err
 }
 
-func (c *countingStore) ListAudit(ctx context.Context, firmID string) ([]keyservice.AuditRecord, error) {
+func (c *countingStore) ListAudit(ctx context.Context, firmID, keyID, beforeID string, limit int) ([]keyservice.AuditRecord, error) {
 	c.calls.Add(1)
-	return c.Store.ListAudit(ctx, firmID)
+	return c.Store.ListAudit(ctx, firmID, keyID, beforeID, limit)
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -54,14 +55,33 @@ func newKey(t testing.TB, firm string, created time.Time) (keyservice.Key, strin
 	}, plain
 }
 
+// eventID returns an audit event id of the time at (a ULID, as the service
+// makes them) whose random part is derived from seed, so the same event
+// always gets the same id.
+func eventID(at time.Time, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	return ulid(at, sum[:10])
+}
+
+// EventID is eventID for store tests outside this package.
+func EventID(at time.Time, seed string) string { return eventID(at, seed) }
+
 func generateAudit(k keyservice.Key) keyservice.AuditRecord {
-	return keyservice.AuditRecord{At: k.CreatedAt, Action: keyservice.ActionGenerate, FirmID: k.FirmID,
-		KeyID: k.ID, Label: k.Label, Actor: k.CreatedBy, SourceIP: testSourceIP}
+	return keyservice.AuditRecord{ID: eventID(k.CreatedAt, "generate "+k.ID), At: k.CreatedAt,
+		Action: keyservice.ActionGenerate, FirmID: k.FirmID, KeyID: k.ID, Label: k.Label, Hint: k.Hint,
+		Actor: k.CreatedBy, SourceIP: testSourceIP}
 }
 
 func revokeAudit(k keyservice.Key, at time.Time, by string) keyservice.AuditRecord {
-	return keyservice.AuditRecord{At: at, Action: keyservice.ActionRevoke, FirmID: k.FirmID,
-		KeyID: k.ID, Label: k.Label, Actor: by, SourceIP: testSourceIP}
+	return keyservice.AuditRecord{ID: eventID(at, "revoke "+k.ID+" "+by), At: at, Action: keyservice.ActionRevoke,
+		FirmID: k.FirmID, KeyID: k.ID, Label: k.Label, Hint: k.Hint, Actor: by, SourceIP: testSourceIP}
+}
+
+// allAudit returns every audit record of the firm, oldest first.
+func allAudit(s keyservice.Store, firm string) ([]keyservice.AuditRecord, error) {
+	recs, err := s.ListAudit(context.Background(), firm, "", "", 0)
+	slices.Reverse(recs)
+	return recs, err
 }
 
 func credOf(k keyservice.Key) keyservice.Credential {
@@ -196,7 +216,15 @@ func diffCred(got, want keyservice.Credential) string {
 }
 
 func diffAudit(got, want keyservice.AuditRecord) string {
-	return joinDiffs(
+	id := ""
+	if want.ID != "" {
+		id = diffString("ID", got.ID, want.ID)
+	}
+	return joinDiffs(id,
+		diffString("Hint", got.Hint, want.Hint),
+		diffString("Changed", fmt.Sprint(got.Changed), fmt.Sprint(want.Changed)),
+		diffString("NewKeyID", got.NewKeyID, want.NewKeyID),
+		diffString("GracePeriodSeconds", fmt.Sprint(got.GracePeriodSeconds), fmt.Sprint(want.GracePeriodSeconds)),
 		diffTime("At", got.At, want.At),
 		diffString("Action", got.Action, want.Action),
 		diffString("FirmID", got.FirmID, want.FirmID),
@@ -225,7 +253,7 @@ func checkCred(t testing.TB, what string, got, want keyservice.Credential) {
 // oldest first; the order of records at the same instant is the store's.
 func checkAudit(t testing.TB, s keyservice.Store, firm string, want []keyservice.AuditRecord) {
 	t.Helper()
-	got, err := s.ListAudit(context.Background(), firm)
+	got, err := allAudit(s, firm)
 	noErr(t, "ListAudit", err)
 	if len(got) != len(want) {
 		t.Fatalf("ListAudit: %d records, want %d: %+v", len(got), len(want), got)

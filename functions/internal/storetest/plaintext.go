@@ -53,7 +53,7 @@ func AssertNoPlaintext(t testing.TB, dump []byte, keys []string) {
 
 // testServiceNoPlaintextInAudit: the audit records a store gives back and
 // the service's log lines hold no key and no run of one, after generates,
-// refused labels holding key material, and revokes.
+// refused labels holding key material, updates, rolls and revokes.
 func testServiceNoPlaintextInAudit(t *testing.T, s keyservice.Store) {
 	ctx := context.Background()
 	e := newEnv(t, s, 10, TestPepperSet(t, "1"))
@@ -65,13 +65,21 @@ func testServiceNoPlaintextInAudit(t *testing.T, s keyservice.Store) {
 			_, _, err := e.svc.Generate(ctx, e.admin, keyservice.GenerateInput{Label: label})
 			wantCode(t, "Generate with key material in the label", err, keyservice.CodeInvalidLabel)
 		}
-		_, err := e.svc.Revoke(ctx, e.admin, k.ID)
-		noErr(t, "Revoke", err)
+		label := fmt.Sprintf("Audit %d renamed", i)
+		_, _, err := e.svc.Update(ctx, e.admin, k.ID, keyservice.UpdateInput{Label: &label, Scopes: []string{"read"}})
+		noErr(t, "Update", err)
+		_, succ, next, err := e.svc.Roll(ctx, e.admin, k.ID, nil)
+		noErr(t, "Roll", err)
+		keys = append(keys, next)
+		for _, id := range []string{k.ID, succ.ID} {
+			_, err = e.svc.Revoke(ctx, e.admin, id)
+			noErr(t, "Revoke", err)
+		}
 	}
-	records, err := s.ListAudit(ctx, e.admin.FirmID)
+	records, err := s.ListAudit(ctx, e.admin.FirmID, "", "", 0)
 	noErr(t, "ListAudit", err)
-	if len(records) < 6 {
-		t.Fatalf("ListAudit: %d records, want at least 6", len(records))
+	if len(records) != 15 {
+		t.Fatalf("ListAudit: %d records, want 15 (generate, update, roll, two revokes, per key)", len(records))
 	}
 	raw, err := json.Marshal(records)
 	noErr(t, "encode audit records", err)

@@ -30,6 +30,8 @@ func RunService(t *testing.T, newStore func(t *testing.T) keyservice.Store) {
 		{"NoPlaintextInAudit", testServiceNoPlaintextInAudit},
 		{"LastUsedThrottle", testServiceLastUsed},
 		{"ScopesAndAddresses", testServiceAccess},
+		{"UpdateNarrowsAtOnce", testServiceUpdate},
+		{"RollGracePeriod", testServiceRoll},
 		{"PepperRotation", testServicePepperRotation},
 		{"Concurrent/GenerateLimit", testServiceConcurrentGenerate},
 		{"Concurrent/Authorize", testServiceConcurrentAuthorize},
@@ -156,16 +158,16 @@ func testServiceEndToEnd(t *testing.T, s keyservice.Store) {
 		t.Fatalf("second revoke = revokedAt %v by %q, want %v by alice", again.RevokedAt, again.RevokedBy, revokedAt)
 	}
 
-	audits, err := s.ListAudit(ctx, e.admin.FirmID)
+	audits, err := allAudit(s, e.admin.FirmID)
 	noErr(t, "ListAudit", err)
 	if len(audits) != 2 {
 		t.Fatalf("ListAudit: %d records, want 2 (generate, revoke)", len(audits))
 	}
 	for i, want := range []keyservice.AuditRecord{
-		{At: created, Action: keyservice.ActionGenerate, FirmID: e.admin.FirmID, KeyID: k.ID, Label: k.Label, Actor: "alice", SourceIP: testSourceIP},
+		{At: created, Action: keyservice.ActionGenerate, FirmID: e.admin.FirmID, KeyID: k.ID, Label: k.Label, Hint: k.Hint, Actor: "alice", SourceIP: testSourceIP},
 		// The service does not know the label when it revokes; the store
 		// fills it in from the key record (Store.RevokeKey's contract).
-		{At: revokedAt, Action: keyservice.ActionRevoke, FirmID: e.admin.FirmID, KeyID: k.ID, Label: k.Label, Actor: "alice", SourceIP: testSourceIP},
+		{At: revokedAt, Action: keyservice.ActionRevoke, FirmID: e.admin.FirmID, KeyID: k.ID, Label: k.Label, Hint: k.Hint, Actor: "alice", SourceIP: testSourceIP},
 	} {
 		if d := diffAudit(audits[i], want); d != "" {
 			t.Errorf("audit[%d]: %s", i, d)
@@ -263,7 +265,7 @@ func testServiceIsolation(t *testing.T, s keyservice.Store) {
 	if p.FirmID != a.admin.FirmID {
 		t.Fatalf("Authorize firm = %q, want %q", p.FirmID, a.admin.FirmID)
 	}
-	audits, err := s.ListAudit(ctx, b.admin.FirmID)
+	audits, err := allAudit(s, b.admin.FirmID)
 	noErr(t, "ListAudit", err)
 	if len(audits) != 0 {
 		t.Fatalf("other firm has %d audit records, want 0", len(audits))
@@ -552,7 +554,7 @@ func testServiceConcurrentRevoke(t *testing.T, s keyservice.Store) {
 				results[0].RevokedAt, results[0].RevokedBy)
 		}
 	}
-	audits, err := s.ListAudit(ctx, e.admin.FirmID)
+	audits, err := allAudit(s, e.admin.FirmID)
 	noErr(t, "ListAudit", err)
 	revokes := 0
 	for _, a := range audits {
@@ -621,4 +623,90 @@ func testServiceAccess(t *testing.T, s keyservice.Store) {
 	keys, err := s.ListKeys(ctx, e.admin.FirmID, "", 10)
 	noErr(t, "ListKeys", err)
 	checkIDs(t, "keys after refused generates", keys, k)
+}
+
+// testServiceUpdate: a narrowing update is felt on the very next
+// authorization (the credential changes in the same write), and the audit
+// trail reads back through AuditEvents.
+func testServiceUpdate(t *testing.T, s keyservice.Store) {
+	ctx := context.Background()
+	e := newEnv(t, s, 10, TestPepperSet(t, "1"))
+	k, plain := e.generate(t, "Office Sync Tool", nil)
+	from := netip.MustParseAddr("198.51.100.7")
+	p, err := e.svc.AuthorizeFrom(ctx, plain, from)
+	noErr(t, "AuthorizeFrom", err)
+	if p.Scopes != keyservice.AllScopes {
+		t.Fatalf("scopes %v", p.Scopes)
+	}
+	_, access, err := e.svc.Update(ctx, e.admin, k.ID, keyservice.UpdateInput{Scopes: []string{"read"}})
+	noErr(t, "Update scopes", err)
+	if !access {
+		t.Fatalf("a scopes change must report an access change")
+	}
+	p, err = e.svc.AuthorizeFrom(ctx, plain, from)
+	noErr(t, "AuthorizeFrom after narrowing scopes", err)
+	if p.Scopes != keyservice.ScopeRead {
+		t.Fatalf("scopes after narrowing %v, want read", p.Scopes)
+	}
+	_, _, err = e.svc.Update(ctx, e.admin, k.ID, keyservice.UpdateInput{AllowedIPs: []string{"203.0.113.0/24"}})
+	noErr(t, "Update allowedIps", err)
+	_, err = e.svc.AuthorizeFrom(ctx, plain, from)
+	wantDenied(t, "a use from outside the new allowed addresses", err)
+	exp := e.clock.Now().Add(time.Second)
+	_, _, err = e.svc.Update(ctx, e.admin, k.ID, keyservice.UpdateInput{ExpiresAtSet: true, ExpiresAt: &exp, AllowedIPs: []string{}})
+	noErr(t, "Update expiresAt", err)
+	_, err = e.svc.AuthorizeFrom(ctx, plain, from)
+	noErr(t, "AuthorizeFrom before the new expiry", err)
+	e.clock.Advance(time.Second)
+	_, err = e.svc.AuthorizeFrom(ctx, plain, from)
+	wantDenied(t, "a use after the new expiry", err)
+	_, _, err = e.svc.Update(ctx, e.admin, k.ID, keyservice.UpdateInput{ExpiresAtSet: true})
+	wantCode(t, "Update of an expired key", err, keyservice.CodeKeyNotActive)
+
+	page, err := e.svc.AuditEvents(ctx, e.admin, keyservice.AuditInput{KeyID: k.ID})
+	noErr(t, "AuditEvents", err)
+	var got []string
+	for _, a := range page.Items {
+		got = append(got, a.Action+" "+strings.Join(a.Changed, ","))
+	}
+	want := []string{"key.updated expiresAt,allowedIps", "key.updated allowedIps", "key.updated scopes", "key.generated "}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("audit events %q, want %q", got, want)
+	}
+}
+
+// testServiceRoll: both keys work during the grace period, the old one
+// not after it; a roll at the limit succeeds; a second roll is refused.
+func testServiceRoll(t *testing.T, s keyservice.Store) {
+	ctx := context.Background()
+	e := newEnv(t, s, 1, TestPepperSet(t, "1"))
+	old, oldPlain := e.generate(t, "Production Integration", nil)
+	grace := 60
+	gotOld, succ, plain, err := e.svc.Roll(ctx, e.admin, old.ID, &grace)
+	noErr(t, "Roll at the limit", err)
+	if succ.Replaces != old.ID || gotOld.ReplacedBy != succ.ID || succ.Label != old.Label || succ.Scopes != old.Scopes {
+		t.Fatalf("Roll = old %+v, successor %+v", gotOld, succ)
+	}
+	for _, k := range []string{oldPlain, plain} {
+		_, err := e.svc.Authorize(ctx, k)
+		noErr(t, "Authorize during the grace period", err)
+	}
+	_, _, _, err = e.svc.Roll(ctx, e.admin, old.ID, &grace)
+	wantCode(t, "second Roll", err, keyservice.CodeKeyNotActive)
+	e.clock.Advance(time.Minute)
+	_, err = e.svc.Authorize(ctx, oldPlain)
+	wantDenied(t, "the old key after the grace period", err)
+	_, err = e.svc.Authorize(ctx, plain)
+	noErr(t, "the new key after the grace period", err)
+	// The old key's slot comes back once it expired: the limit of 1 is
+	// held by the successor alone.
+	_, _, err = e.svc.Generate(ctx, e.admin, keyservice.GenerateInput{Label: "x"})
+	wantCode(t, "Generate at the limit", err, keyservice.CodeKeyLimitReached)
+	for _, g := range []int{-1, 604801} {
+		_, _, _, err = e.svc.Roll(ctx, e.admin, succ.ID, &g)
+		wantCode(t, "Roll with a grace out of range", err, keyservice.CodeInvalidRequest)
+	}
+	e.admin.IsPremier = false
+	_, _, _, err = e.svc.Roll(ctx, e.admin, succ.ID, nil)
+	wantCode(t, "Roll without Premier", err, keyservice.CodePremierRequired)
 }

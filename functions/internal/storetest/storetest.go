@@ -135,15 +135,26 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // after ids of earlier times.
 func NewID(t testing.TB, at time.Time) string {
 	t.Helper()
+	var rnd [10]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatalf("crypto/rand: %v", err)
+	}
+	id := ulid(at, rnd[:])
+	if !keyservice.ValidID(id) {
+		t.Fatalf("NewID made an invalid id %q", id)
+	}
+	return id
+}
+
+// ulid encodes the milliseconds of at and 10 random bytes as a key id.
+func ulid(at time.Time, rnd []byte) string {
 	var b [16]byte
 	ms := uint64(at.UnixMilli())
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
 		ms >>= 8
 	}
-	if _, err := rand.Read(b[6:]); err != nil {
-		t.Fatalf("crypto/rand: %v", err)
-	}
+	copy(b[6:], rnd)
 	var hi, lo uint64
 	for i := 0; i < 8; i++ {
 		hi = hi<<8 | uint64(b[i])
@@ -155,9 +166,5 @@ func NewID(t testing.TB, at time.Time) string {
 		lo = lo>>5 | hi<<59
 		hi >>= 5
 	}
-	id := string(out[:])
-	if !keyservice.ValidID(id) {
-		t.Fatalf("NewID made an invalid id %q", id)
-	}
-	return id
+	return string(out[:])
 }

@@ -39,6 +39,9 @@ func TestEachFunctionLinksOnlyWhatItUses(t *testing.T) {
 			mod + "pepper", mod + "samlocal", mod + "authorizer", mod + "authcache", mod + "httpapi", mod + "eventbus"}},
 		{"publisher", []string{sdkService + "secretsmanager", sdkService + "apigatewayv2", jwt, mod + "pepper",
 			mod + "samlocal", mod + "authorizer", mod + "authcache", mod + "httpapi"}},
+		{"update", []string{mod + "authorizer"}},
+		{"roll", []string{mod + "authorizer"}},
+		{"auditevents", []string{sdkService + "apigatewayv2", mod + "authcache", mod + "authorizer"}},
 	}
 	root, err := testkit.RepoRoot()
 	if err != nil {

@@ -1,0 +1,40 @@
+// Command auditevents is the Lambda function serving GET /v1/audit-events:
+// the shared net/http handler, wrapped for HTTP API payload 2.0 events.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/samlocal"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
+	"github.com/kudurrustone/apikeys/functions/internal/wiring"
+)
+
+func main() {
+	st, err := settings.ReadStore(os.Getenv)
+	if err != nil {
+		fail(err)
+	}
+	log := settings.NewLogger(os.Stdout, st.LogLevel)
+	local, err := samlocal.FromEnv(os.Getenv, log)
+	if err != nil {
+		fail(err)
+	}
+	deps, err := wiring.New(context.Background(), st, wiring.Options{}, log)
+	if err != nil {
+		fail(err)
+	}
+	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log)
+	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionAuditEvents), log)))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "auditevents:", err)
+	os.Exit(1)
+}

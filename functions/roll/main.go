@@ -1,0 +1,47 @@
+// Command roll is the Lambda function serving POST /v1/api-keys/{id}/roll:
+// the shared net/http handler, wrapped for HTTP API payload 2.0 events. It
+// needs the pepper to hash the new key, and resets the API's authorizer
+// cache after the old key's expiry was shortened.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/kudurrustone/apikeys/functions/internal/authcache"
+	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
+	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/samlocal"
+	"github.com/kudurrustone/apikeys/functions/internal/settings"
+	"github.com/kudurrustone/apikeys/functions/internal/wiring"
+)
+
+func main() {
+	st, err1 := settings.ReadStore(os.Getenv)
+	pep, err2 := settings.ReadPepper(os.Getenv)
+	reset, err3 := settings.ReadCacheReset(os.Getenv)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		fail(err)
+	}
+	log := settings.NewLogger(os.Stdout, st.LogLevel)
+	local, err := samlocal.FromEnv(os.Getenv, log)
+	if err != nil {
+		fail(err)
+	}
+	deps, err := wiring.New(context.Background(), st, wiring.Options{Pepper: &pep}, log)
+	if err != nil {
+		fail(err)
+	}
+	resetter := authcache.New(deps.AWS, reset, st.SAMLocal, log)
+	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log, httpapi.WithCacheReset(resetter.Reset))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionRoll), log)))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "roll:", err)
+	os.Exit(1)
+}
