@@ -133,6 +133,23 @@ func TestNoLeak(t *testing.T) {
 			{method: "POST", target: "/v1/api-keys", claims: withClaims(adm, "tier", "basic"), body: `{"label":"x"}`},
 			{method: "POST", target: "/v1/api-keys", claims: adm, headers: map[string]string{"Content-Type": "text/" + key}, body: `{"label":"x"}`},
 			{method: "GET", target: "/v1/whoami", headers: map[string]string{"Authorization": "Bearer " + key}},
+			{method: "POST", target: "/v1/whoami", headers: map[string]string{"Authorization": "Bearer " + key}},
+			// The lifecycle routes, with the key where it does not belong.
+			{method: "PATCH", target: "/v1/api-keys/" + key, claims: adm, body: `{"label":"x"}`},
+			{method: "PATCH", target: "/v1/api-keys/" + k.ID, claims: adm, body: `{"label":"` + key + `"}`},
+			{method: "PATCH", target: "/v1/api-keys/" + k.ID, claims: adm, body: `{"label":"x","` + key + `":1}`},
+			{method: "PATCH", target: "/v1/api-keys/" + k.ID, claims: adm, body: `{"scopes":["` + key + `"]}`},
+			{method: "PATCH", target: "/v1/api-keys/" + k.ID, claims: adm, body: `{"allowedIps":["` + key + `"]}`},
+			{method: "PATCH", target: "/v1/api-keys/" + k.ID, claims: adm, body: `{"expiresAt":"` + key + `"}`},
+			{method: "PATCH", target: "/v1/api-keys/" + k.ID, claims: adm, body: `{"label":"Renamed","scopes":["read"]}`},
+			{method: "POST", target: "/v1/api-keys/" + key + "/roll", claims: adm},
+			{method: "POST", target: "/v1/api-keys/" + k.ID + "/roll", claims: adm, body: `{"gracePeriodSeconds":"` + key + `"}`},
+			{method: "GET", target: "/v1/audit-events?keyId=" + key, claims: adm},
+			{method: "GET", target: "/v1/audit-events?cursor=" + key, claims: adm},
+			{method: "GET", target: "/v1/audit-events?limit=" + key, claims: adm},
+			{method: "GET", target: "/v1/audit-events", claims: adm},
+			{method: "GET", target: "/v1/audit-events?keyId=" + k.ID, claims: adm},
+			{method: "GET", target: "/v1/audit-events", claims: other},
 			{method: "GET", target: "/v1/api-keys", claims: withClaims(adm, "role", "member"), headers: map[string]string{"Authorization": "Bearer " + key}},
 			// Another firm's administrator.
 			{method: "POST", target: "/v1/api-keys/" + k.ID + "/revoke", claims: other},
@@ -162,7 +179,7 @@ func TestNoLeak(t *testing.T) {
 		logs := s.logs.Bytes()
 		snap := env.snapshot(t)
 		// The audit records, as the store gives them back.
-		records, err := env.store.ListAudit(ctx, firm)
+		records, err := env.store.ListAudit(ctx, firm, "", "", 0)
 		if err != nil || len(records) == 0 {
 			t.Fatalf("ListAudit: %d records, %v", len(records), err)
 		}
