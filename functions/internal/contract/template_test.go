@@ -427,7 +427,7 @@ func TestPoliciesMatchStoreCalls(t *testing.T) {
 
 	// roll (at the limit of 1: never refused for it), and a repeated roll.
 	rec.start("RollFunction")
-	old, _, _, err := svc.Roll(ctx, admin, second.ID, nil)
+	old, succ, _, err := svc.Roll(ctx, admin, second.ID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func TestPoliciesMatchStoreCalls(t *testing.T) {
 
 	// revoke, twice (the second is idempotent), and an unknown key.
 	rec.start("RevokeFunction")
-	for _, id := range []string{second.ID, second.ID, first.ID} {
+	for _, id := range []string{second.ID, second.ID, first.ID, succ.ID} {
 		if _, err := svc.Revoke(ctx, admin, id); err != nil {
 			t.Fatal(err)
 		}
