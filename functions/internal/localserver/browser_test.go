@@ -622,6 +622,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.rowsUnique("revoked")
 	b.state("revoked")
 
+	// Generate with Read only and an allowed address, Edit, Roll with grace,
+	// and the activity showing each.
+	b.lifecycle(s)
+
 	// A phone, 375 pixels wide: no sideways scrolling, the label, status and
 	// Revoke in view; the reveal screen wraps the whole key, Copy in the card.
 	b.do("375 px", chromedp.EmulateViewport(375, 812, chromedp.EmulateScale(2)), chromedp.Sleep(200*time.Millisecond))
@@ -685,6 +689,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.rowsUnique("load-more")
 	b.state("load-more")
+	b.activityLoadMore(23)
 
 	// A firm without Premier: its keys, Revoke and the activity; an
 	// explanation instead of Generate, Roll and Edit.
@@ -707,6 +712,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	b.state("not-premier")
+	b.readActivity("Accounting Export")
 
 	// A member: an explanation, no keys and no controls.
 	b.signOut()
