@@ -127,7 +127,7 @@ func Build(ctx context.Context, keys Keys, c Change) (Event, error) {
 		Details: c.Details,
 	}
 	if d.Details == nil {
-		d.Details = map[string]any{}
+		d.Details = auditDetails(c.AuditRecord)
 	}
 	k, err := keys.GetKey(ctx, c.FirmID, c.KeyID)
 	switch {
@@ -164,4 +164,17 @@ func optionalTime(t time.Time) *string {
 	}
 	s := formatTime(t)
 	return &s
+}
+
+// auditDetails is SPEC's AuditEvent.details of a record: the changed
+// members of an update, the successor and grace period of a roll, else {}.
+func auditDetails(a keyservice.AuditRecord) map[string]any {
+	switch {
+	case len(a.Changed) > 0:
+		return map[string]any{"changed": a.Changed}
+	case a.NewKeyID != "":
+		return map[string]any{"newKeyId": a.NewKeyID, "gracePeriodSeconds": a.GracePeriodSeconds}
+	default:
+		return map[string]any{}
+	}
 }

@@ -40,6 +40,25 @@ func (s *eventStore) RevokeKey(ctx context.Context, firmID, keyID string, at tim
 	return k, err
 }
 
+func (s *eventStore) UpdateKey(ctx context.Context, firmID, keyID string, at time.Time, u keyservice.KeyUpdate, audit keyservice.AuditRecord) (keyservice.Key, []string, error) {
+	k, changed, err := s.Store.UpdateKey(ctx, firmID, keyID, at, u, audit)
+	// An update that changed nothing records nothing.
+	if err == nil && len(changed) > 0 {
+		audit.Label, audit.Hint, audit.Changed = k.Label, k.Hint, changed
+		s.emit(ctx, audit)
+	}
+	return k, changed, err
+}
+
+func (s *eventStore) RollKey(ctx context.Context, firmID, oldID string, successor keyservice.Key, graceEnd time.Time, audit keyservice.AuditRecord) (keyservice.Key, keyservice.Key, error) {
+	old, succ, err := s.Store.RollKey(ctx, firmID, oldID, successor, graceEnd, audit)
+	if err == nil {
+		audit.Label, audit.Hint = old.Label, old.Hint
+		s.emit(ctx, audit)
+	}
+	return old, succ, err
+}
+
 func (s *eventStore) emit(ctx context.Context, a keyservice.AuditRecord) {
 	c := lifecycle.Change{AuditRecord: a, ID: a.At.UTC().Format(lifecycle.TimeLayout) + "#" + a.KeyID + "#" + a.Action}
 	s.send(ctx, c)

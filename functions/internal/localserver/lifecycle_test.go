@@ -111,3 +111,53 @@ func TestLifecycleEventsLogged(t *testing.T) {
 	srv.Stop(t)
 	storetest.AssertNoPlaintext(t, srv.Logs.Bytes(), []string{plain, trialKey, other, soonKey})
 }
+
+// TestLifecycleUpdateAndRollLogged: an edit and a roll are logged as their
+// lifecycle events with SPEC's details; an edit that changes nothing is not.
+func TestLifecycleUpdateAndRollLogged(t *testing.T) {
+	srv := startServer(t, localserver.Config{})
+	tok := token(t, srv.URL, "alice", "acme", "admin", "premier")
+	k, plain := generate(t, srv.URL, tok, "Office Sync Tool")
+	id := k["id"].(string)
+	for range 2 { // the second edit changes nothing
+		if r := do(t, http.MethodPatch, srv.URL+"/v1/api-keys/"+id, tok, map[string]any{"label": "Office Sync"}); r.Status != http.StatusOK {
+			t.Fatalf("patch: %d %s", r.Status, r.Body)
+		}
+	}
+	r := do(t, http.MethodPost, srv.URL+"/v1/api-keys/"+id+"/roll", tok, map[string]any{"gracePeriodSeconds": 60})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("roll: %d %s", r.Status, r.Body)
+	}
+	rolled := r.JSON(t)
+	srv.Stop(t)
+	var got []string
+	for _, l := range lifecycleLines(t, srv.Logs.Bytes()) {
+		got = append(got, l.DetailType)
+		switch l.DetailType {
+		case lifecycle.DetailUpdated:
+			if l.Detail.KeyID != id || l.Detail.Label != "Office Sync" || !slices.Equal(toStrings(l.Detail.Details["changed"]), []string{"label"}) {
+				t.Errorf("updated event %+v", l.Detail)
+			}
+		case lifecycle.DetailRolled:
+			if l.Detail.KeyID != id || l.Detail.Details["newKeyId"] != rolled["id"] || l.Detail.Details["gracePeriodSeconds"] != float64(60) {
+				t.Errorf("rolled event %+v", l.Detail)
+			}
+		}
+	}
+	want := []string{lifecycle.DetailGenerated, lifecycle.DetailUpdated, lifecycle.DetailRolled}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged %v, want %v", got, want)
+	}
+	storetest.AssertNoPlaintext(t, srv.Logs.Bytes(), []string{plain, rolled["key"].(string)})
+}
+
+func toStrings(v any) []string {
+	var out []string
+	if vs, ok := v.([]any); ok {
+		for _, s := range vs {
+			str, _ := s.(string)
+			out = append(out, str)
+		}
+	}
+	return out
+}
