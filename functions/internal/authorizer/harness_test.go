@@ -1,7 +1,6 @@
 package authorizer_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/authorizer"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // stubStore knows one credential by digest. Every Store method it does not
@@ -55,19 +55,6 @@ type peppers struct {
 
 func (p peppers) Peppers(context.Context) (apikey.PepperSet, error) { return p.set, p.err }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-func (s *syncBuffer) Reset()         { s.mu.Lock(); defer s.mu.Unlock(); s.b.Reset() }
-
 const (
 	firmID      = "acme"
 	keyID       = "01KQ0000000000000000000000"
@@ -92,7 +79,7 @@ type world struct {
 	// readOnly and writeOnly have one scope; pinned may be used only from
 	// 203.0.113.0/24 and 2001:db8::/32.
 	readOnly, writeOnly, pinned string
-	logs                        *syncBuffer
+	logs                        *testkit.SyncBuffer
 	log                         *slog.Logger
 }
 
@@ -102,7 +89,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{store: &stubStore{creds: map[apikey.Digest]keyservice.Credential{}}, logs: &syncBuffer{}}
+	w := &world{store: &stubStore{creds: map[apikey.Digest]keyservice.Credential{}}, logs: &testkit.SyncBuffer{}}
 	w.log = slog.New(slog.NewJSONHandler(w.logs, nil))
 	gen := func() string {
 		k, err := apikey.Generate(nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // TestStory runs the product's story over the embedded store: an admin
@@ -30,7 +31,7 @@ func TestStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := keyservice.New(store, peppers{set: mustSet(t)}, keyservice.Config{Logger: log})
 	api := httpapi.New(svc, identity.DefaultConfig(), log).Mux()

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -48,19 +48,6 @@ func (p *peppers) Peppers(context.Context) (apikey.PepperSet, error) {
 	return p.set, nil
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-func (s *syncBuffer) Reset()         { s.mu.Lock(); defer s.mu.Unlock(); s.b.Reset() }
-
 type env struct {
 	t       testing.TB
 	store   *faultStore
@@ -69,7 +56,7 @@ type env struct {
 	svc     *keyservice.Service
 	api     *httpapi.API
 	handler http.Handler
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 	maxKeys int
 }
 
@@ -96,7 +83,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: openStore(t), peppers: &peppers{set: set}, clock: &clock{now: t0}, logs: &syncBuffer{}, maxKeys: cfg.maxKeys}
+	e := &env{t: t, store: openStore(t), peppers: &peppers{set: set}, clock: &clock{now: t0}, logs: &testkit.SyncBuffer{}, maxKeys: cfg.maxKeys}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = keyservice.New(e.store, e.peppers, keyservice.Config{MaxActiveKeys: cfg.maxKeys, Now: e.clock.Now, Logger: log})
 	e.api = httpapi.New(e.svc, cfg.ident, log, append([]httpapi.Option{httpapi.WithClock(e.clock.Now)}, cfg.apiOpts...)...)

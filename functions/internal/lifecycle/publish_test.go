@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -40,7 +40,7 @@ type world struct {
 	stream  *ddblocal.Stream
 	capture *motoserver.Capture
 	handler *lifecycle.StreamHandler
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 	admin   keyservice.Admin
 	keys    []string // plaintext keys, for the leak scans
 }
@@ -48,7 +48,7 @@ type world struct {
 func newWorld(t *testing.T, bus string) *world {
 	t.Helper()
 	client, table := ddblocal.NewTable(t)
-	w := &world{logs: &syncBuffer{}, stream: ddblocal.OpenStream(t, table)}
+	w := &world{logs: &testkit.SyncBuffer{}, stream: ddblocal.OpenStream(t, table)}
 	w.store = ddbstore.New(client, table)
 	log := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w.svc = keyservice.New(w.store, storetest.StaticPeppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: log})
@@ -236,21 +236,4 @@ func TestPublishFailureFailsRecords(t *testing.T) {
 		t.Errorf("failures %v, want the audit records %v", failed, auditSeqs)
 	}
 	storetest.AssertNoPlaintext(t, w.logs.Bytes(), w.keys)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }

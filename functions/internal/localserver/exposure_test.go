@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/localserver"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
-func newHandler(t *testing.T, cfg localserver.Config) (http.Handler, *syncBuffer) {
+func newHandler(t *testing.T, cfg localserver.Config) (http.Handler, *testkit.SyncBuffer) {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Getenv = func(string) string { return "" }
 	srv, err := localserver.New(context.Background(), cfg)
@@ -173,7 +174,7 @@ func TestBannerOffersDevTokenOnlyWhenServed(t *testing.T) {
 		want   bool
 	}{{"127.0.0.1:0", false, true}, {"0.0.0.0:0", true, false}} {
 		ctx, cancel := context.WithCancel(context.Background())
-		out := &syncBuffer{}
+		out := &testkit.SyncBuffer{}
 		done := make(chan error, 1)
 		go func() {
 			done <- localserver.Run(ctx, localserver.Config{Addr: c.addr, AllowRemote: c.remote, DataDir: t.TempDir(),

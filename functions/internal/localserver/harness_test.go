@@ -17,33 +17,16 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/localserver"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
-
-// syncBuffer collects the server's logs so tests can scan them.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]byte(nil), b.buf.Bytes()...)
-}
 
 // testServer is a local server serving on a real loopback listener.
 type testServer struct {
 	URL     string
 	DataDir string
-	Logs    *syncBuffer
+	Logs    *testkit.SyncBuffer
 	stop    func() error
 }
 
@@ -64,7 +47,7 @@ func startServer(t *testing.T, cfg localserver.Config) *testServer {
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.Getenv == nil {
 		cfg.Getenv = func(string) string { return "" } // no KST_PEPPER etc. from the developer's shell

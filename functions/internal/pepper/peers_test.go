@@ -15,6 +15,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/smfake"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -106,9 +107,9 @@ func onPeers(t *testing.T, f func(t *testing.T, p peer)) {
 	}
 }
 
-func newPeerSource(t *testing.T, p peer, secretID string, cfg pepper.SecretsManagerConfig) (*pepper.SecretsManager, *clock, *syncBuffer) {
+func newPeerSource(t *testing.T, p peer, secretID string, cfg pepper.SecretsManagerConfig) (*pepper.SecretsManager, *clock, *testkit.SyncBuffer) {
 	t.Helper()
-	c, logs := newClock(), &syncBuffer{}
+	c, logs := newClock(), &testkit.SyncBuffer{}
 	cfg.SecretID, cfg.Now, cfg.Logger = secretID, c.Now, slog.New(slog.NewJSONHandler(logs, nil))
 	src, err := pepper.NewSecretsManager(newSMClient(p.url(t)), cfg)
 	if err != nil {

@@ -1,7 +1,6 @@
 package pepper_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/smfake"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 const (
@@ -52,24 +52,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newSMClient is the real SDK client, signed with static credentials and
 // pointed at url, with no retries so failure cases stay quick.
 func newSMClient(url string) *secretsmanager.Client {
@@ -84,13 +66,13 @@ func newSMClient(url string) *secretsmanager.Client {
 type fixture struct {
 	fake  *smfake.Server
 	clock *clock
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	src   *pepper.SecretsManager
 }
 
 func newFixture(t testing.TB, cfg pepper.SecretsManagerConfig) *fixture {
 	t.Helper()
-	f := &fixture{fake: smfake.New(t), clock: newClock(), logs: &syncBuffer{}}
+	f := &fixture{fake: smfake.New(t), clock: newClock(), logs: &testkit.SyncBuffer{}}
 	if cfg.SecretID == "" {
 		cfg.SecretID = secretName
 	}

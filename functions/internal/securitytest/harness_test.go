@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +34,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
@@ -419,31 +419,13 @@ func boltSnapshot(t testing.TB, path string) snapshot {
 
 // ---- the product over a store -------------------------------------------
 
-// syncBuffer collects log lines from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
 // stack is the service, the HTTP handlers and the authorizer over one
 // store, sharing one clock and one captured JSON log.
 type stack struct {
 	t     testing.TB
 	env   *storeEnv
 	clock *storetest.Clock
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	log   *slog.Logger
 	svc   *keyservice.Service
 	api   http.Handler
@@ -497,7 +479,7 @@ func newStack(t testing.TB, env *storeEnv, opts ...stackOption) *stack {
 	if cfg.clock == nil {
 		cfg.clock = storetest.NewClock(t0)
 	}
-	s := &stack{t: t, env: env, clock: cfg.clock, logs: &syncBuffer{}}
+	s := &stack{t: t, env: env, clock: cfg.clock, logs: &testkit.SyncBuffer{}}
 	s.log = slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.svc = keyservice.New(store, cfg.peppers, keyservice.Config{MaxActiveKeys: cfg.maxKeys, Now: s.clock.Now, Logger: s.log})
 	s.api = httpapi.New(s.svc, identity.DefaultConfig(), s.log, httpapi.WithClock(s.clock.Now)).Mux()

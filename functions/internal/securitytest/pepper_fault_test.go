@@ -21,6 +21,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
 	"github.com/kudurrustone/apikeys/functions/internal/smfake"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 	"github.com/kudurrustone/apikeys/functions/internal/wiring"
 )
 
@@ -197,7 +198,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 			"TABLE_NAME": env.table, "DYNAMODB_ENDPOINT": ddblocal.Endpoint(t),
 			"PEPPER_SECRET_ARN": sm.ARN("pepper"), "SECRETSMANAGER_ENDPOINT": sm.URL(),
 		}
-		logs := &syncBuffer{}
+		logs := &testkit.SyncBuffer{}
 		getenv := func(k string) string {
 			if v, ok := env2[k]; ok {
 				return v
