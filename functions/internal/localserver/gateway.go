@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kudurrustone/apikeys/functions/internal/admintoken"
 	"github.com/kudurrustone/apikeys/functions/internal/bearer"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
@@ -62,7 +63,7 @@ type gatewayRoute struct {
 
 type gateway struct {
 	routes     []gatewayRoute
-	tokens     *tokenAuthority
+	tokens     *admintoken.Verifier
 	authorizer LambdaHandler
 	log        *slog.Logger
 	now        func() time.Time
@@ -70,7 +71,7 @@ type gateway struct {
 
 // newGateway mounts every route of httpapi.Routes() on the handler of its
 // own function, as each Lambda function serves only its route.
-func newGateway(api *httpapi.API, tokens *tokenAuthority, authorizer LambdaHandler, log *slog.Logger, now func() time.Time) *gateway {
+func newGateway(api *httpapi.API, tokens *admintoken.Verifier, authorizer LambdaHandler, log *slog.Logger, now func() time.Time) *gateway {
 	g := &gateway{tokens: tokens, authorizer: authorizer, log: log, now: now}
 	for _, r := range httpapi.Routes() {
 		g.routes = append(g.routes, gatewayRoute{
@@ -158,11 +159,11 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // integration is never invoked and the client gets 401.
 func (g *gateway) jwtAuthorize(w http.ResponseWriter, r *http.Request, ev *events.APIGatewayV2HTTPRequest) bool {
 	raw := adminToken(r.Header.Get("Authorization"))
-	claims, err := g.tokens.verify(raw)
+	claims, err := g.tokens.Verify(raw)
 	if err != nil {
 		msg := "An administrator token is required: send Authorization: Bearer <jwt>."
 		desc := "missing token"
-		if !errors.Is(err, errNoToken) {
+		if !errors.Is(err, admintoken.ErrNoToken) {
 			desc = err.Error()
 			msg = "The administrator token was rejected: " + desc + "."
 		}

@@ -1,37 +1,14 @@
 package localserver
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 )
-
-// TestFlattenClaims: claims reach the handlers as API Gateway HTTP APIs
-// pass them, every value a string.
-func TestFlattenClaims(t *testing.T) {
-	var c jwt.MapClaims
-	dec := json.NewDecoder(strings.NewReader(`{"sub":"alice","exp":1767225600,"ratio":1.5,"ok":true,
-		"groups":["admins","ops"],"nested":{"a":1},"none":null}`))
-	dec.UseNumber()
-	if err := dec.Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	got := flattenClaims(c)
-	want := map[string]string{"sub": "alice", "exp": "1767225600", "ratio": "1.5", "ok": "true",
-		"groups": "[admins ops]", "nested": `{"a":1}`, "none": ""}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("claim %s = %q, want %q", k, got[k], v)
-		}
-	}
-}
 
 func TestGatewayMatch(t *testing.T) {
 	g := &gateway{}

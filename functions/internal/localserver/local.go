@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/kudurrustone/apikeys/functions/internal/admintoken"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
@@ -181,7 +182,7 @@ const maxClaimLen = 256
 // {"token"}, a one-hour admin token signed with the local key. sub and
 // firmId are required non-empty strings; role and tier are optional
 // strings (leave them out to act as a non-admin or non-Premier user).
-func devToken(tokens *tokenAuthority, ident identity.Config) http.Handler {
+func devToken(tokens *admintoken.Signer, ident identity.Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
@@ -202,7 +203,7 @@ func devToken(tokens *tokenAuthority, ident identity.Config) http.Handler {
 		if v, ok := fields["tier"]; ok {
 			claims[ident.TierClaim] = v
 		}
-		tok, _, err := tokens.mint(claims)
+		tok, _, err := tokens.Sign(claims)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, keyservice.CodeInternal, internalMessage)
 			return

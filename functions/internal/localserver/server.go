@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kudurrustone/apikeys/functions/internal/admintoken"
 	"github.com/kudurrustone/apikeys/functions/internal/authorizer"
 	"github.com/kudurrustone/apikeys/functions/internal/expiry"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
@@ -70,11 +71,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := newTokenAuthority(key, DefaultIssuer, DefaultAudience, time.Now)
+	tokens, err := admintoken.NewSigner(key, DefaultIssuer, DefaultAudience, TokenLifetime, time.Now)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("token signing key loaded", "path", filepath.Join(cfg.DataDir, SigningKeyFile), "created", created, "kid", tokens.kid)
+	log.Info("token signing key loaded", "path", filepath.Join(cfg.DataDir, SigningKeyFile), "created", created, "kid", tokens.KeyID())
 
 	peppers, err := LoadPepper(PepperConfig{
 		Path:   filepath.Join(cfg.DataDir, PepperFile),
@@ -97,7 +98,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	store = events
 	svc := keyservice.New(store, peppers, keyservice.Config{MaxActiveKeys: cfg.MaxActiveKeys, Logger: log})
 	api := httpapi.New(svc, cfg.Identity, log)
-	gw := newGateway(api, tokens, authorizer.New(svc, log), log, time.Now)
+	gw := newGateway(api, tokens.Verifier(), authorizer.New(svc, log), log, time.Now)
 	console, err := consoleHandler()
 	if err != nil {
 		_ = closeStore()

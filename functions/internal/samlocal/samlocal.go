@@ -5,9 +5,10 @@
 // them. `sam local start-api` does not evaluate JWT authorizers: requests
 // reach the function without claims, so every management route would
 // answer 401. Under sam local only, a Verifier therefore checks the Bearer
-// token itself — RS256 signature against a configured public key, issuer,
-// audience, expiry, as API Gateway would — and puts the claims where API
-// Gateway would have put them.
+// token itself with package admintoken — the local server's rules: RS256
+// signature against a configured public key, issuer, audience, exp, nbf and
+// iat, as API Gateway would — and puts the claims where API Gateway would
+// have put them.
 //
 // It cannot be switched on in a deployed stack by accident: it needs both
 // AWS_SAM_LOCAL=true, which the SAM CLI sets in its local containers and
@@ -31,9 +32,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/kudurrustone/apikeys/functions/internal/admintoken"
 	"github.com/kudurrustone/apikeys/functions/internal/bearer"
-	"github.com/kudurrustone/apikeys/functions/internal/identity"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
 
@@ -48,15 +49,14 @@ const (
 // Defaults: what `make run`'s POST /dev/token puts in its tokens, so a token
 // from the local server works against sam local too.
 const (
-	DefaultIssuer   = "kudurrustone-local"
-	DefaultAudience = "kudurrustone-api-keys"
+	DefaultIssuer   = admintoken.DefaultIssuer
+	DefaultAudience = admintoken.DefaultAudience
 )
 
 // Verifier verifies admin tokens under sam local. A nil *Verifier is
 // valid and does nothing.
 type Verifier struct {
-	key    *rsa.PublicKey
-	parser *jwt.Parser
+	tokens *admintoken.Verifier
 	log    *slog.Logger
 }
 
@@ -81,23 +81,12 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (*Verifier, error) {
 }
 
 // New returns a Verifier accepting RS256 tokens signed by key for issuer
-// and audience.
+// and audience, whatever their kid (there is one key and no JWKS).
 func New(key *rsa.PublicKey, issuer, audience string, now func() time.Time, log *slog.Logger) *Verifier {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Verifier{
-		key: key,
-		log: log,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{"RS256"}),
-			jwt.WithIssuer(issuer),
-			jwt.WithAudience(audience),
-			jwt.WithExpirationRequired(),
-			jwt.WithTimeFunc(now),
-			jwt.WithJSONNumber(),
-		),
-	}
+	return &Verifier{tokens: admintoken.NewVerifier(key, "", issuer, audience, now), log: log}
 }
 
 func parsePublicKey(s string) (*rsa.PublicKey, error) {
@@ -149,17 +138,13 @@ func (v *Verifier) Apply(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	if raw == "" {
 		return ev
 	}
-	claims := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return v.key, nil }); err != nil {
+	claims, err := v.tokens.Verify(raw)
+	if err != nil {
 		v.log.InfoContext(ctx, "sam local: admin token rejected", "reason", err.Error())
 		return ev
 	}
-	flat := make(map[string]string, len(claims))
-	for k, c := range claims {
-		flat[k] = identity.FlattenClaim(c)
-	}
 	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-		JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: flat},
+		JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims},
 	}
 	return ev
 }
