@@ -17,6 +17,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/boltstore"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func openStore(t testing.TB, path string) *boltstore.Store {
@@ -86,7 +87,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := keyservice.New(s, storetest.StaticPeppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: slog.New(slog.DiscardHandler)})
+	svc := keyservice.New(s, testkit.Peppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: slog.New(slog.DiscardHandler)})
 	admin := keyservice.Admin{Subject: "alice", FirmID: storetest.NewFirmID(t), IsAdmin: true, IsPremier: true}
 	k, plain, err := svc.Generate(context.Background(), admin, keyservice.GenerateInput{Label: "kept"})
 	if err != nil {
@@ -97,7 +98,7 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 
 	s2 := openStore(t, path)
-	svc2 := keyservice.New(s2, storetest.StaticPeppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: slog.New(slog.DiscardHandler)})
+	svc2 := keyservice.New(s2, testkit.Peppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: slog.New(slog.DiscardHandler)})
 	p, err := svc2.Authorize(context.Background(), plain)
 	if err != nil || p.KeyID != k.ID {
 		t.Fatalf("Authorize after reopen = %+v, %v", p, err)
@@ -112,7 +113,7 @@ func TestNoPlaintextInFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := keyservice.New(s, storetest.StaticPeppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: slog.New(slog.DiscardHandler)})
+	svc := keyservice.New(s, testkit.Peppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: slog.New(slog.DiscardHandler)})
 	admin := keyservice.Admin{Subject: "alice", FirmID: storetest.NewFirmID(t), IsAdmin: true, IsPremier: true, SourceIP: "198.51.100.1"}
 	var plains []string
 	for i := 0; i < 20; i++ {

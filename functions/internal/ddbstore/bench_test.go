@@ -14,6 +14,7 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 var benchAdmin = keyservice.Admin{Subject: "alice", FirmID: "bench", IsAdmin: true, IsPremier: true, SourceIP: "203.0.113.7"}
@@ -23,7 +24,7 @@ var benchAdmin = keyservice.Admin{Subject: "alice", FirmID: "bench", IsAdmin: tr
 func benchService(b *testing.B) (*keyservice.Service, keyservice.Key, string, *dynamodb.Client, string) {
 	b.Helper()
 	s, client, table := newStore(b)
-	svc := keyservice.New(s, storetest.StaticPeppers{Set: storetest.TestPepperSet(b, "2", "1")},
+	svc := keyservice.New(s, testkit.Peppers{Set: storetest.TestPepperSet(b, "2", "1")},
 		keyservice.Config{MaxActiveKeys: 1 << 30, Logger: slog.New(slog.DiscardHandler)})
 	k, plain, err := svc.Generate(context.Background(), benchAdmin, keyservice.GenerateInput{Label: "Benchmark"})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
@@ -270,7 +271,7 @@ func TestNoPlaintextInTable(t *testing.T) {
 	s, client, table := newStore(t)
 	ctx := context.Background()
 	var logs bytes.Buffer
-	svc := keyservice.New(s, storetest.StaticPeppers{Set: storetest.TestPepperSet(t, "2", "1")},
+	svc := keyservice.New(s, testkit.Peppers{Set: storetest.TestPepperSet(t, "2", "1")},
 		keyservice.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	admin := keyservice.Admin{Subject: "alice", FirmID: "acme", IsAdmin: true, IsPremier: true, SourceIP: "203.0.113.7"}
 	var plaintexts []string

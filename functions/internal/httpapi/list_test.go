@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -82,7 +83,7 @@ func TestListOK(t *testing.T) {
 
 	t.Run("newest first, firm only", func(t *testing.T) {
 		got, next := e.list(t, "", adminPremier)
-		if !equal(ids(got), newestFirst) || next != nil {
+		if !slices.Equal(ids(got), newestFirst) || next != nil {
 			t.Fatalf("got %v next %v, want %v", ids(got), deref(next), newestFirst)
 		}
 	})
@@ -106,7 +107,7 @@ func TestListOK(t *testing.T) {
 			}
 			q = "?limit=2&cursor=" + url.QueryEscape(*next)
 		}
-		if !equal(all, newestFirst) {
+		if !slices.Equal(all, newestFirst) {
 			t.Fatalf("pages %v, want %v", all, newestFirst)
 		}
 	})
@@ -147,7 +148,7 @@ func TestListOK(t *testing.T) {
 	} {
 		t.Run("filter "+tt.query, func(t *testing.T) {
 			got, _ := e.list(t, tt.query, adminPremier)
-			if !equal(ids(got), tt.want) {
+			if !slices.Equal(ids(got), tt.want) {
 				t.Fatalf("got %v, want %v", ids(got), tt.want)
 			}
 			for _, k := range got {
@@ -231,16 +232,4 @@ func TestListErrors(t *testing.T) {
 			wantError(t, rec, tt.status, tt.code)
 		})
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/boltstore"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // flakyTouch fails the next TouchLastUsed calls while failing is set.
@@ -40,7 +41,7 @@ func TestAuthorizeLastUsedWriteFailure(t *testing.T) {
 	t.Cleanup(func() { bolt.Close() })
 	store := &flakyTouch{Store: bolt}
 	clock := storetest.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
-	svc := keyservice.New(store, storetest.StaticPeppers{Set: storetest.TestPepperSet(t, "1")},
+	svc := keyservice.New(store, testkit.Peppers{Set: storetest.TestPepperSet(t, "1")},
 		keyservice.Config{Now: clock.Now})
 	admin := keyservice.Admin{Subject: "alice", FirmID: "acme", IsAdmin: true, IsPremier: true}
 	k, plain, err := svc.Generate(context.Background(), admin, keyservice.GenerateInput{Label: "Office Sync Tool"})

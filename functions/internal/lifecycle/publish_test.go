@@ -51,7 +51,7 @@ func newWorld(t *testing.T, bus string) *world {
 	w := &world{logs: &testkit.SyncBuffer{}, stream: ddblocal.OpenStream(t, table)}
 	w.store = ddbstore.New(client, table)
 	log := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w.svc = keyservice.New(w.store, storetest.StaticPeppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: log})
+	w.svc = keyservice.New(w.store, testkit.Peppers{Set: storetest.TestPepperSet(t, "1")}, keyservice.Config{Logger: log})
 	w.capture = motoserver.NewCapture(t, "", pattern)
 	if bus == "" {
 		bus = w.capture.Bus

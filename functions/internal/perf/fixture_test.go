@@ -13,6 +13,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/boltstore"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // pepperSecret is the benchmark's one pepper version, "1". The floor hashes
@@ -35,7 +36,7 @@ var start = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func newService(tb testing.TB, store keyservice.Store, clock *storetest.Clock) *keyservice.Service {
 	tb.Helper()
-	return keyservice.New(store, storetest.StaticPeppers{Set: pepperSet(tb)}, keyservice.Config{
+	return keyservice.New(store, testkit.Peppers{Set: pepperSet(tb)}, keyservice.Config{
 		MaxActiveKeys: 1 << 20,
 		Now:           clock.Now,
 		Logger:        slog.New(slog.DiscardHandler),

@@ -16,7 +16,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/rie"
 	"github.com/kudurrustone/apikeys/functions/internal/smfake"
-	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // functionNames are the deployed functions, each a folder under functions/
@@ -89,7 +89,7 @@ func newLambdaStack(tb testing.TB) *lambdaStack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc := keyservice.New(ddbstore.New(client, table), storetest.StaticPeppers{Set: set}, keyservice.Config{Logger: discardLog()})
+	svc := keyservice.New(ddbstore.New(client, table), testkit.Peppers{Set: set}, keyservice.Config{Logger: discardLog()})
 	_, plain, err := svc.Generate(context.Background(), admin, keyservice.GenerateInput{Label: "Emulator"})
 	if err != nil {
 		tb.Fatal(err)

@@ -460,7 +460,7 @@ func withClock(clock *storetest.Clock) stackOption { return func(c *stackConfig)
 
 // testPeppers is the pepper set of every stack unless overridden.
 func testPeppers(t testing.TB) keyservice.PepperSource {
-	return storetest.StaticPeppers{Set: storetest.TestPepperSet(t, "1")}
+	return testkit.Peppers{Set: storetest.TestPepperSet(t, "1")}
 }
 
 func newStack(t testing.TB, env *storeEnv, opts ...stackOption) *stack {

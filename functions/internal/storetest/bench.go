@@ -9,6 +9,7 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // BenchAuthorize measures Service.Authorize of a valid key over s: key
@@ -58,7 +59,7 @@ func BenchHMACBaseline(b *testing.B) {
 func newBenchEnv(b *testing.B, s keyservice.Store) *env {
 	b.Helper()
 	e := newEnv(b, s, 1<<30, TestPepperSet(b, "1"))
-	e.svc = keyservice.New(s, StaticPeppers{Set: TestPepperSet(b, "1")}, keyservice.Config{
+	e.svc = keyservice.New(s, testkit.Peppers{Set: TestPepperSet(b, "1")}, keyservice.Config{
 		MaxActiveKeys: 1 << 30,
 		Now:           e.clock.Now,
 		Logger:        slog.New(slog.DiscardHandler),

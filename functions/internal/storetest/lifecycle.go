@@ -324,7 +324,7 @@ func testListAuditPages(t *testing.T, s keyservice.Store) {
 			}
 			for i := range got {
 				if d := diffAudit(got[i], want[from+i]); d != "" {
-					t.Fatalf("ListAudit(key %q) record %d: %s", keyID, from+i, d)
+					t.Fatalf("ListAudit(key %q) record %d (-want +got):\n%s", keyID, from+i, d)
 				}
 			}
 			if len(got) < limit {

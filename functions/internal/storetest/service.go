@@ -1,19 +1,18 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // RunService runs keyservice.Service over stores from newStore: the rules of
@@ -40,36 +39,18 @@ func RunService(t *testing.T, newStore func(t *testing.T) keyservice.Store) {
 	}, newStore)
 }
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
 type env struct {
 	store keyservice.Store
 	clock *Clock
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	svc   *keyservice.Service
 	admin keyservice.Admin
 }
 
 func newEnv(t testing.TB, s keyservice.Store, maxActive int, set apikey.PepperSet) *env {
 	t.Helper()
-	e := &env{store: s, clock: NewClock(baseTime().Add(7 * time.Millisecond)), logs: &syncBuffer{}}
-	e.svc = keyservice.New(s, StaticPeppers{Set: set}, keyservice.Config{
+	e := &env{store: s, clock: NewClock(baseTime().Add(7 * time.Millisecond)), logs: &testkit.SyncBuffer{}}
+	e.svc = keyservice.New(s, testkit.Peppers{Set: set}, keyservice.Config{
 		MaxActiveKeys: maxActive,
 		Now:           e.clock.Now,
 		Logger:        slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -170,7 +151,7 @@ func testServiceEndToEnd(t *testing.T, s keyservice.Store) {
 		{At: revokedAt, Action: keyservice.ActionRevoke, FirmID: e.admin.FirmID, KeyID: k.ID, Label: k.Label, Hint: k.Hint, Actor: "alice", SourceIP: testSourceIP},
 	} {
 		if d := diffAudit(audits[i], want); d != "" {
-			t.Errorf("audit[%d]: %s", i, d)
+			t.Errorf("audit[%d] (-want +got):\n%s", i, d)
 		}
 	}
 	AssertNoPlaintext(t, e.logs.Bytes(), []string{plain})
@@ -221,7 +202,7 @@ func testServiceRules(t *testing.T, s keyservice.Store) {
 	noErr(t, "Revoke outside Premier", err)
 
 	// No pepper: nothing is generated, nothing is let in.
-	broken := keyservice.New(s, StaticPeppers{Err: errors.New("secret unreachable")}, keyservice.Config{Now: e.clock.Now,
+	broken := keyservice.New(s, testkit.Peppers{Err: errors.New("secret unreachable")}, keyservice.Config{Now: e.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil))})
 	_, _, err = broken.Generate(ctx, e.admin, keyservice.GenerateInput{Label: "x"})
 	wantCode(t, "Generate without pepper", err, keyservice.CodeInternal)

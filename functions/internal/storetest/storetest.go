@@ -15,7 +15,6 @@
 package storetest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -53,15 +52,6 @@ func runCases(t *testing.T, cases []storeCase, newStore func(t *testing.T) keyse
 		})
 	}
 }
-
-// StaticPeppers is a keyservice.PepperSource that always returns Set.
-type StaticPeppers struct {
-	Set apikey.PepperSet
-	Err error
-}
-
-// Peppers implements keyservice.PepperSource.
-func (p StaticPeppers) Peppers(context.Context) (apikey.PepperSet, error) { return p.Set, p.Err }
 
 // TestPepperSet returns a pepper set whose current version is current and
 // which holds every version in versions (current is added if missing). The
