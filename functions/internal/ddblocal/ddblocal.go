@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,14 +135,14 @@ type server struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	exited   chan struct{} // closed when the watchdog shell has exited
-	log      *syncBuffer
+	log      *testkit.SyncBuffer
 	stopOnce sync.Once
 }
 
 // start launches the jar from .cache on a free loopback port and waits until
 // it answers.
 func start() (*server, error) {
-	root, err := RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +170,10 @@ func start() (*server, error) {
 	return nil, lastErr
 }
 
+// logLimit bounds the server output kept for error messages; startup
+// errors come first.
+const logLimit = 64 << 10
+
 // watchdog runs the server as a child of a shell that kills it once its
 // stdin reaches EOF, which happens when this process exits for any reason
 // (even a test timeout), so no Java process outlives the tests.
@@ -183,7 +186,7 @@ func launch(java, jar, lib string, port int) (*server, error) {
 		"-inMemory", "-sharedDb", "-disableTelemetry", "-port", strconv.Itoa(port)}
 	cmd := exec.Command("/bin/sh", args...)
 	cmd.Dir = filepath.Dir(jar)
-	log := &syncBuffer{}
+	log := &testkit.SyncBuffer{Limit: logLimit}
 	cmd.Stdout, cmd.Stderr = log, log
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -238,25 +241,6 @@ func findJar(root string) (jar, lib string, err error) {
 	return "", "", fmt.Errorf("ddblocal: %s is unset and DynamoDB Local is not installed (no %s)", EnvEndpoint, pattern)
 }
 
-// RepoRoot returns the repository root: the nearest directory at or above
-// the working directory (a test's package directory) holding go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("ddblocal: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("ddblocal: no go.mod at or above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // NewClient returns a DynamoDB client for DynamoDB Local with static dummy
 // credentials.
 func NewClient(t testing.TB) *dynamodb.Client {
@@ -272,25 +256,4 @@ func ClientFor(endpoint string) *dynamodb.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 		BaseEndpoint: aws.String(endpoint),
 	})
-}
-
-// syncBuffer collects the server's output for error messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b.Len() > 64<<10 { // keep memory bounded; startup errors come first
-		return len(p), nil
-	}
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

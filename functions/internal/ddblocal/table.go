@@ -21,6 +21,8 @@ import (
 	cfndynamodb "github.com/awslabs/goformation/v7/cloudformation/dynamodb"
 	"github.com/awslabs/goformation/v7/intrinsics"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // TableResource is the logical id of the keys table in template.yaml.
@@ -28,7 +30,7 @@ const TableResource = "KeysTable"
 
 // TemplatePath returns the path of template.yaml at the repository root.
 func TemplatePath() (string, error) {
-	root, err := RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		return "", err
 	}

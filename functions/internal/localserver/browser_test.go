@@ -20,8 +20,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
-	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/localserver"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // findChromium finds the browser that infra/scripts/install-browser.sh
@@ -46,7 +46,7 @@ func findChromium(t *testing.T) string {
 // measured in `make test`, never skipped.
 func axeSource(t *testing.T) string {
 	t.Helper()
-	root, err := ddblocal.RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func axeSource(t *testing.T) string {
 // root.
 func artifactsDir(t *testing.T) string {
 	t.Helper()
-	root, err := ddblocal.RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

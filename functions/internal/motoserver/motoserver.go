@@ -217,9 +217,13 @@ type server struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	exited   chan struct{}
-	log      *syncBuffer
+	log      *testkit.SyncBuffer
 	stopOnce sync.Once
 }
+
+// logLimit bounds the moto output kept for error messages; startup errors
+// come first.
+const logLimit = 64 << 10
 
 // watchdog runs moto as a child of a shell that kills it once its stdin
 // reaches EOF, which happens when this process exits for any reason, so no
@@ -271,7 +275,7 @@ func launch(argv []string, port int) (*server, error) {
 	// moto reads no AWS configuration of ours, but keep the host's out.
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+AccessKeyID, "AWS_SECRET_ACCESS_KEY="+SecretAccessKey,
 		"AWS_DEFAULT_REGION="+Region)
-	log := &syncBuffer{}
+	log := &testkit.SyncBuffer{Limit: logLimit}
 	cmd.Stdout, cmd.Stderr = log, log
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -331,24 +335,4 @@ func uniqueName(testName string) string {
 	var r [6]byte
 	_, _ = rand.Read(r[:])
 	return base + "-" + hex.EncodeToString(r[:])
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kudurrustone/apikeys/functions/internal/rie"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -16,7 +16,7 @@ func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // readEvent returns a sample event of events/ with {{KEY}} replaced.
 func readEvent(tb testing.TB, name, key string) []byte {
 	tb.Helper()
-	root, err := rie.RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		tb.Fatal(err)
 	}

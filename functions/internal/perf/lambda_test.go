@@ -42,7 +42,7 @@ const (
 // (.build/host/, the binaries the emulator runs).
 func sizeRows(tb testing.TB) []row {
 	tb.Helper()
-	root, err := rie.RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		tb.Fatal(err)
 	}

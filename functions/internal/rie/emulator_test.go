@@ -23,6 +23,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 	"github.com/kudurrustone/apikeys/functions/internal/rie"
 	"github.com/kudurrustone/apikeys/functions/internal/smfake"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddblocal.Main(m)) }
@@ -257,7 +258,7 @@ func (s *stack) proxy(t *testing.T, fn, label string, payload []byte) events.API
 
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
-	root, err := rie.RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +475,7 @@ var eventExpectations = map[string]expectation{
 // {{ACTIVE_KEY_ID}} and {{REVOKED_KEY_ID}} the ids of the first two, and
 // {{ROLL_KEY_ID}} a key the roll events roll.
 func TestEmulatorEvents(t *testing.T) {
-	root, err := rie.RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

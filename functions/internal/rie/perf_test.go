@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/rie"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // helloPkg is the hello-world Go function our figures are compared with,
@@ -84,7 +85,7 @@ func TestEmulatorPerformance(t *testing.T) {
 			float64(info.Size())/(1<<20), float64(info.Size())/float64(helloInfo.Size()), float64(helloInfo.Size())/(1<<20))
 	}
 	// The deployable (linux/arm64) bootstraps, when `make build` made them.
-	if root, err := rie.RepoRoot(); err == nil {
+	if root, err := testkit.RepoRoot(); err == nil {
 		for _, fn := range append([]string{"hello"}, functionNames...) {
 			if info, err := os.Stat(filepath.Join(root, ".build", fn, "bootstrap")); err == nil {
 				t.Logf("size %-10s %6.2f MiB  (linux/arm64, make build)", fn, float64(info.Size())/(1<<20))

@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // InvokePath is the emulator's invoke endpoint (the Lambda Invoke API path).
@@ -45,7 +46,7 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	rieOnce.Do(func() {
-		root, err := RepoRoot()
+		root, err := testkit.RepoRoot()
 		if err != nil {
 			rieErr = err
 			return
@@ -69,25 +70,6 @@ func Binary(t testing.TB) string {
 	return rieBin
 }
 
-// RepoRoot returns the module root (the directory holding go.mod), found
-// from the working directory upwards.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // HostBuildDir is where `make build-host` puts the bootstraps built for this
 // machine, relative to the repository root.
 const HostBuildDir = ".build/host"
@@ -99,7 +81,7 @@ const HostBuildDir = ".build/host"
 // passes for the current code.
 func Bootstrap(t testing.TB, name, pkg string) string {
 	t.Helper()
-	root, err := RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +191,7 @@ type Emulator struct {
 	Name string
 	url  string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testkit.SyncBuffer
 	done chan struct{}
 }
 
@@ -233,14 +215,16 @@ func Start(t testing.TB, name, bootstrap string, env map[string]string) *Emulato
 }
 
 func start(bin, name, bootstrap string, env map[string]string) (*Emulator, error) {
-	apiAddr, err := freeAddr()
+	apiPort, err := testkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	invokeAddr, err := freeAddr()
+	invokePort, err := testkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
+	apiAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
+	invokeAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(invokePort))
 	cmd := exec.Command(bin,
 		"--log-level", "error",
 		"--runtime-api-address", apiAddr,
@@ -259,7 +243,7 @@ func start(bin, name, bootstrap string, env map[string]string) (*Emulator, error
 	// Own process group: stopping the emulator also stops the bootstrap it
 	// spawned, and only those.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &lockedBuffer{}
+	out := &testkit.SyncBuffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
@@ -304,15 +288,6 @@ func (e *Emulator) stop() {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		<-e.done
 	}
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // Invoke sends payload to the function and returns the emulator's HTTP
@@ -406,22 +381,4 @@ func newRequestID() string {
 	defer idMu.Unlock()
 	idSeq++
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", idSeq)
-}
-
-// lockedBuffer collects the emulator's stdout and stderr.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

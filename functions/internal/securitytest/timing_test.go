@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
-	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // timingWorld is a service over a counting bolt store with one valid key
@@ -95,7 +95,7 @@ func BenchmarkAuthorizeUnknownVsValid(b *testing.B) {
 // checksum and Digest.Equal) or not at all (the digest is a lookup key);
 // JWT signatures are checked by crypto/rsa inside golang-jwt.
 func TestSecretComparisonsAreConstantTime(t *testing.T) {
-	root, err := ddblocal.RepoRoot()
+	root, err := testkit.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
