@@ -1,8 +1,6 @@
 package admintoken_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"strings"
@@ -13,35 +11,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kudurrustone/apikeys/functions/internal/admintoken"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func clock() time.Time { return now }
-
-func newKey(t *testing.T) *rsa.PrivateKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// sign signs claims with method and key, naming kid in the header unless
-// it is "".
-func sign(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(method, claims)
-	if kid != "" {
-		tok.Header["kid"] = kid
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func valid(edit func(jwt.MapClaims)) jwt.MapClaims {
 	c := jwt.MapClaims{"sub": "alice", "firmId": "acme", "role": "admin", "tier": "premier",
@@ -56,7 +31,7 @@ func valid(edit func(jwt.MapClaims)) jwt.MapClaims {
 // TestSignerRoundTrip: what the local server's /dev/token signs, its
 // verifier accepts, with the claims as API Gateway would pass them.
 func TestSignerRoundTrip(t *testing.T) {
-	key := newKey(t)
+	key := testkit.RSAKey(t)
 	s, err := admintoken.NewSigner(key, admintoken.DefaultIssuer, admintoken.DefaultAudience, time.Hour, clock)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +66,7 @@ func TestSignerRoundTrip(t *testing.T) {
 // authorizer: forged, stale and malformed tokens are refused with a reason
 // that names the problem.
 func TestVerify(t *testing.T) {
-	key, other := newKey(t), newKey(t)
+	key, other := testkit.RSAKey(t), testkit.RSAKey(t)
 	kid, err := admintoken.KeyID(&key.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -109,25 +84,25 @@ func TestVerify(t *testing.T) {
 		raw     string
 		wantErr string // "" = accepted
 	}{
-		{"valid", withKid, sign(t, rs256, key, kid, valid(nil)), ""},
-		{"valid without iat and nbf", withKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { delete(c, "iat"); delete(c, "nbf") })), ""},
-		{"audience in a list", withKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["aud"] = []string{"x", admintoken.DefaultAudience} })), ""},
-		{"any kid: no kid", anyKid, sign(t, rs256, key, "", valid(nil)), ""},
-		{"any kid: some kid", anyKid, sign(t, rs256, key, "0000000000000000", valid(nil)), ""},
-		{"unknown kid", withKid, sign(t, rs256, key, "0000000000000000", valid(nil)), "cannot be verified"},
-		{"no kid", withKid, sign(t, rs256, key, "", valid(nil)), "cannot be verified"},
-		{"another key, same kid", withKid, sign(t, rs256, other, kid, valid(nil)), "signature is invalid"},
-		{"another key, any kid", anyKid, sign(t, rs256, other, "", valid(nil)), "signature is invalid"},
-		{"expired", anyKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Minute).Unix() })), "expired"},
-		{"no exp", anyKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { delete(c, "exp") })), "required claim"},
-		{"not yet valid (nbf)", anyKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["nbf"] = now.Add(10 * time.Minute).Unix() })), "not valid yet"},
-		{"issued in the future (iat)", anyKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["iat"] = now.Add(10 * time.Minute).Unix() })), "not valid yet"},
-		{"wrong issuer", anyKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })), "wrong issuer"},
-		{"no issuer", anyKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { delete(c, "iss") })), "required claim"},
-		{"wrong audience", anyKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["aud"] = "someone-else" })), "wrong audience"},
-		{"HS256 keyed with the public key", anyKid, sign(t, jwt.SigningMethodHS256, pubDER, kid, valid(nil)), "signature is invalid"},
-		{"RS512", anyKid, sign(t, jwt.SigningMethodRS512, key, kid, valid(nil)), "signature is invalid"},
-		{"no audience", anyKid, sign(t, rs256, key, kid, valid(func(c jwt.MapClaims) { delete(c, "aud") })), "required claim"},
+		{"valid", withKid, testkit.SignJWT(t, rs256, key, kid, valid(nil)), ""},
+		{"valid without iat and nbf", withKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { delete(c, "iat"); delete(c, "nbf") })), ""},
+		{"audience in a list", withKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["aud"] = []string{"x", admintoken.DefaultAudience} })), ""},
+		{"any kid: no kid", anyKid, testkit.SignJWT(t, rs256, key, "", valid(nil)), ""},
+		{"any kid: some kid", anyKid, testkit.SignJWT(t, rs256, key, "0000000000000000", valid(nil)), ""},
+		{"unknown kid", withKid, testkit.SignJWT(t, rs256, key, "0000000000000000", valid(nil)), "cannot be verified"},
+		{"no kid", withKid, testkit.SignJWT(t, rs256, key, "", valid(nil)), "cannot be verified"},
+		{"another key, same kid", withKid, testkit.SignJWT(t, rs256, other, kid, valid(nil)), "signature is invalid"},
+		{"another key, any kid", anyKid, testkit.SignJWT(t, rs256, other, "", valid(nil)), "signature is invalid"},
+		{"expired", anyKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Minute).Unix() })), "expired"},
+		{"no exp", anyKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { delete(c, "exp") })), "required claim"},
+		{"not yet valid (nbf)", anyKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["nbf"] = now.Add(10 * time.Minute).Unix() })), "not valid yet"},
+		{"issued in the future (iat)", anyKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["iat"] = now.Add(10 * time.Minute).Unix() })), "not valid yet"},
+		{"wrong issuer", anyKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })), "wrong issuer"},
+		{"no issuer", anyKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { delete(c, "iss") })), "required claim"},
+		{"wrong audience", anyKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { c["aud"] = "someone-else" })), "wrong audience"},
+		{"HS256 keyed with the public key", anyKid, testkit.SignJWT(t, jwt.SigningMethodHS256, pubDER, kid, valid(nil)), "signature is invalid"},
+		{"RS512", anyKid, testkit.SignJWT(t, jwt.SigningMethodRS512, key, kid, valid(nil)), "signature is invalid"},
+		{"no audience", anyKid, testkit.SignJWT(t, rs256, key, kid, valid(func(c jwt.MapClaims) { delete(c, "aud") })), "required claim"},
 		{"garbage", anyKid, "abc.def.ghi", "malformed"},
 		{"not a JWT", anyKid, "kst_abc", "malformed"},
 	}
@@ -154,7 +129,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestVerifyNoToken(t *testing.T) {
-	v := admintoken.NewVerifier(&newKey(t).PublicKey, "", admintoken.DefaultIssuer, admintoken.DefaultAudience, clock)
+	v := admintoken.NewVerifier(&testkit.RSAKey(t).PublicKey, "", admintoken.DefaultIssuer, admintoken.DefaultAudience, clock)
 	if _, err := v.Verify(""); !errors.Is(err, admintoken.ErrNoToken) {
 		t.Fatalf("err = %v, want ErrNoToken", err)
 	}
@@ -163,9 +138,9 @@ func TestVerifyNoToken(t *testing.T) {
 // TestVerifyFlattensClaims: claims reach the handlers as API Gateway HTTP
 // APIs pass them, every value a string, numbers as their JSON text.
 func TestVerifyFlattensClaims(t *testing.T) {
-	key := newKey(t)
+	key := testkit.RSAKey(t)
 	v := admintoken.NewVerifier(&key.PublicKey, "", admintoken.DefaultIssuer, admintoken.DefaultAudience, clock)
-	raw := sign(t, jwt.SigningMethodRS256, key, "", valid(func(c jwt.MapClaims) {
+	raw := testkit.SignJWT(t, jwt.SigningMethodRS256, key, "", valid(func(c jwt.MapClaims) {
 		c["big"] = 12345678901234567
 		c["ratio"] = 1.5
 		c["ok"] = true

@@ -317,7 +317,7 @@ func scanAll(t testing.TB, client *dynamodb.Client, table string) []byte {
 			for name, v := range it {
 				b.WriteString(name)
 				b.WriteByte('=')
-				writeValue(&b, v)
+				b.WriteString(ddblocal.AttributeText(v))
 				b.WriteByte('\n')
 			}
 		}
@@ -326,36 +326,6 @@ func scanAll(t testing.TB, client *dynamodb.Client, table string) []byte {
 		t.Fatal("empty table")
 	}
 	return []byte(b.String())
-}
-
-func writeValue(b *strings.Builder, v types.AttributeValue) {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		b.WriteString(v.Value)
-	case *types.AttributeValueMemberN:
-		b.WriteString(v.Value)
-	case *types.AttributeValueMemberB:
-		b.Write(v.Value)
-	case *types.AttributeValueMemberBOOL:
-		if v.Value {
-			b.WriteString("true")
-		} else {
-			b.WriteString("false")
-		}
-	case *types.AttributeValueMemberM:
-		for k, e := range v.Value {
-			b.WriteString(k + ":")
-			writeValue(b, e)
-			b.WriteByte(' ')
-		}
-	case *types.AttributeValueMemberL:
-		for _, e := range v.Value {
-			writeValue(b, e)
-			b.WriteByte(' ')
-		}
-	case *types.AttributeValueMemberSS:
-		b.WriteString(strings.Join(v.Value, " "))
-	}
 }
 
 // TestItemsWithoutScopes: items written before keys had scopes and allowed

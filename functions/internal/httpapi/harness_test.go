@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +21,6 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // peppers is a PepperSource whose failure a test can switch on.
 type peppers struct {
@@ -52,7 +39,7 @@ type env struct {
 	t       testing.TB
 	store   *faultStore
 	peppers *peppers
-	clock   *clock
+	clock   *testkit.Clock
 	svc     *keyservice.Service
 	api     *httpapi.API
 	handler http.Handler
@@ -83,7 +70,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: openStore(t), peppers: &peppers{set: set}, clock: &clock{now: t0}, logs: &testkit.SyncBuffer{}, maxKeys: cfg.maxKeys}
+	e := &env{t: t, store: openStore(t), peppers: &peppers{set: set}, clock: testkit.NewClock(t0), logs: &testkit.SyncBuffer{}, maxKeys: cfg.maxKeys}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = keyservice.New(e.store, e.peppers, keyservice.Config{MaxActiveKeys: cfg.maxKeys, Now: e.clock.Now, Logger: log})
 	e.api = httpapi.New(e.svc, cfg.ident, log, append([]httpapi.Option{httpapi.WithClock(e.clock.Now)}, cfg.apiOpts...)...)

@@ -40,7 +40,7 @@ func TestAuthorizeLastUsedWriteFailure(t *testing.T) {
 	}
 	t.Cleanup(func() { bolt.Close() })
 	store := &flakyTouch{Store: bolt}
-	clock := storetest.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	clock := testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	svc := keyservice.New(store, testkit.Peppers{Set: storetest.TestPepperSet(t, "1")},
 		keyservice.Config{Now: clock.Now})
 	admin := keyservice.Admin{Subject: "alice", FirmID: "acme", IsAdmin: true, IsPremier: true}

@@ -2,7 +2,6 @@ package localserver_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/boltstore"
 	"github.com/kudurrustone/apikeys/functions/internal/localserver"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // TestEveryRoute walks every SPEC route through the local server over real
@@ -189,10 +189,7 @@ func signingKey(t *testing.T, s *testServer) (*rsa.PrivateKey, string) {
 func TestJWTVerification(t *testing.T) {
 	s := startServer(t, localserver.Config{})
 	key, kid := signingKey(t, s)
-	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	otherKey := testkit.RSAKey(t)
 	now := time.Now()
 	valid := func() jwt.MapClaims {
 		return jwt.MapClaims{
@@ -202,15 +199,7 @@ func TestJWTVerification(t *testing.T) {
 		}
 	}
 	sign := func(method jwt.SigningMethod, k any, kid string, claims jwt.MapClaims) string {
-		tok := jwt.NewWithClaims(method, claims)
-		if kid != "" {
-			tok.Header["kid"] = kid
-		}
-		str, err := tok.SignedString(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return str
+		return testkit.SignJWT(t, method, k, kid, claims)
 	}
 	with := func(edit func(jwt.MapClaims)) jwt.MapClaims {
 		c := valid()

@@ -76,6 +76,16 @@ func URL(t testing.TB) string {
 	return endpoint
 }
 
+// Main runs the tests of a package and then stops a moto server this
+// process started. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(motoserver.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	Stop()
+	return code
+}
+
 // Stop stops the server this process started, if any (TestMain may call it;
 // otherwise it stops when the process exits).
 func Stop() {

@@ -17,11 +17,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(motoserver.Main(m)) }
 
 // TestCaptureReceivesMatchingEvents proves the harness: an event put on the
 // bus reaches the capture queue with its source, detail-type and detail; an

@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
-var scheduled = fmt.Sprintf(`{"current":"1","next":"2","nextFrom":"2026-11-25T13:00:00Z","1":%q,"2":%q}`, pepper1, pepper2)
+var scheduled = fmt.Sprintf(`{"current":"1","next":"2","nextFrom":"2026-11-25T13:00:00Z","1":%q,"2":%q}`, testkit.Pepper1, testkit.Pepper2)
 
 func TestParseDocumentSchedule(t *testing.T) {
 	d, err := pepper.ParseDocument(scheduled)
@@ -40,7 +41,7 @@ func TestParseDocumentSchedule(t *testing.T) {
 	}
 	// Formatting names versions, never peppers.
 	for _, s := range []string{d.String(), fmt.Sprintf("%v %+v %#v", d, d, d)} {
-		if strings.Contains(s, pepper1) || strings.Contains(s, pepper2) {
+		if strings.Contains(s, testkit.Pepper1) || strings.Contains(s, testkit.Pepper2) {
 			t.Errorf("formatted document holds a pepper: %s", s)
 		}
 	}
@@ -48,19 +49,19 @@ func TestParseDocumentSchedule(t *testing.T) {
 
 func TestParseDocumentScheduleErrors(t *testing.T) {
 	for _, tc := range []struct{ name, value, want string }{
-		{"next without nextFrom", fmt.Sprintf(`{"current":"1","next":"2","1":%q,"2":%q}`, pepper1, pepper2), `"next" is set without "nextFrom"`},
-		{"nextFrom without next", fmt.Sprintf(`{"current":"1","nextFrom":"2026-11-25T13:00:00Z","1":%q}`, pepper1), `"nextFrom" is set without "next"`},
-		{"next is current", fmt.Sprintf(`{"current":"1","next":"1","nextFrom":"2026-11-25T13:00:00Z","1":%q}`, pepper1), `"next" names the current version`},
-		{"next has no pepper", fmt.Sprintf(`{"current":"1","next":"2","nextFrom":"2026-11-25T13:00:00Z","1":%q}`, pepper1), `next version "2" has no pepper`},
-		{"bad time", fmt.Sprintf(`{"current":"1","next":"2","nextFrom":"soon","1":%q,"2":%q}`, pepper1, pepper2), `"nextFrom" is not an RFC 3339 time`},
-		{"next not a string", fmt.Sprintf(`{"current":"1","next":2,"nextFrom":"2026-11-25T13:00:00Z","1":%q,"2":%q}`, pepper1, pepper2), `"next" is not a string`},
+		{"next without nextFrom", fmt.Sprintf(`{"current":"1","next":"2","1":%q,"2":%q}`, testkit.Pepper1, testkit.Pepper2), `"next" is set without "nextFrom"`},
+		{"nextFrom without next", fmt.Sprintf(`{"current":"1","nextFrom":"2026-11-25T13:00:00Z","1":%q}`, testkit.Pepper1), `"nextFrom" is set without "next"`},
+		{"next is current", fmt.Sprintf(`{"current":"1","next":"1","nextFrom":"2026-11-25T13:00:00Z","1":%q}`, testkit.Pepper1), `"next" names the current version`},
+		{"next has no pepper", fmt.Sprintf(`{"current":"1","next":"2","nextFrom":"2026-11-25T13:00:00Z","1":%q}`, testkit.Pepper1), `next version "2" has no pepper`},
+		{"bad time", fmt.Sprintf(`{"current":"1","next":"2","nextFrom":"soon","1":%q,"2":%q}`, testkit.Pepper1, testkit.Pepper2), `"nextFrom" is not an RFC 3339 time`},
+		{"next not a string", fmt.Sprintf(`{"current":"1","next":2,"nextFrom":"2026-11-25T13:00:00Z","1":%q,"2":%q}`, testkit.Pepper1, testkit.Pepper2), `"next" is not a string`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := pepper.ParseDocument(tc.value)
 			if !errors.Is(err, pepper.ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want ErrMalformed saying %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), pepper1) || strings.Contains(err.Error(), pepper2) {
+			if strings.Contains(err.Error(), testkit.Pepper1) || strings.Contains(err.Error(), testkit.Pepper2) {
 				t.Errorf("error holds a pepper: %v", err)
 			}
 		})
@@ -76,11 +77,11 @@ func TestSecretsManagerScheduledVersion(t *testing.T) {
 	if err := f.src.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustPeppers(t, f.src); got.Current().Version != "1" || len(got.All()) != 2 {
+	if got := testkit.LoadPeppers(t, f.src); got.Current().Version != "1" || len(got.All()) != 2 {
 		t.Errorf("before nextFrom: current %s of %d versions, want 1 of 2", got.Current().Version, len(got.All()))
 	}
 	f.clock.Advance(time.Hour)
-	if got := mustPeppers(t, f.src); got.Current().Version != "2" || len(got.All()) != 2 {
+	if got := testkit.LoadPeppers(t, f.src); got.Current().Version != "2" || len(got.All()) != 2 {
 		t.Errorf("at nextFrom: current %s of %d versions, want 2 of 2", got.Current().Version, len(got.All()))
 	}
 	if f.fake.Calls() != 1 {

@@ -18,11 +18,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(motoserver.Main(m)) }
 
 // peer is a Secrets Manager the source is tested against: moto_server (the
 // widely used emulator) and smfake (ours, which also injects latency,
@@ -107,7 +103,7 @@ func onPeers(t *testing.T, f func(t *testing.T, p peer)) {
 	}
 }
 
-func newPeerSource(t *testing.T, p peer, secretID string, cfg pepper.SecretsManagerConfig) (*pepper.SecretsManager, *clock, *testkit.SyncBuffer) {
+func newPeerSource(t *testing.T, p peer, secretID string, cfg pepper.SecretsManagerConfig) (*pepper.SecretsManager, *testkit.Clock, *testkit.SyncBuffer) {
 	t.Helper()
 	c, logs := newClock(), &testkit.SyncBuffer{}
 	cfg.SecretID, cfg.Now, cfg.Logger = secretID, c.Now, slog.New(slog.NewJSONHandler(logs, nil))
@@ -116,7 +112,7 @@ func newPeerSource(t *testing.T, p peer, secretID string, cfg pepper.SecretsMana
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if l := logs.String(); strings.Contains(l, pepper1) || strings.Contains(l, pepper2) {
+		if l := logs.String(); strings.Contains(l, testkit.Pepper1) || strings.Contains(l, testkit.Pepper2) {
 			t.Errorf("logs contain a pepper:\n%s", l)
 		}
 	})
@@ -127,7 +123,7 @@ func TestPeersLoadAndRotate(t *testing.T) {
 	onPeers(t, func(t *testing.T, p peer) {
 		for _, by := range []string{"name", "ARN"} {
 			t.Run("by "+by, func(t *testing.T) {
-				name, arn := p.create(t, secretV1)
+				name, arn := p.create(t, testkit.SecretV1)
 				id := name
 				if by == "ARN" {
 					id = arn
@@ -136,16 +132,16 @@ func TestPeersLoadAndRotate(t *testing.T) {
 				if err := src.Load(t.Context()); err != nil {
 					t.Fatalf("Load: %v", err)
 				}
-				before := mustPeppers(t, src)
+				before := testkit.LoadPeppers(t, src)
 				if v := before.Current().Version; v != "1" {
 					t.Fatalf("current = %q, want 1", v)
 				}
 				old := newKey(t)
 				oldDigest := before.Current().Hash(old)
 
-				p.put(t, name, secretV12)
+				p.put(t, name, testkit.SecretV12)
 				c.Advance(5 * 60e9)
-				after := mustPeppers(t, src)
+				after := testkit.LoadPeppers(t, src)
 				if v := after.Current().Version; v != "2" {
 					t.Errorf("after a new version and a refresh: current = %q, want 2", v)
 				}
@@ -168,7 +164,7 @@ func TestPeersDeletedSecret(t *testing.T) {
 			{"force-deleted", true, new(*types.ResourceNotFoundException)},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				name, _ := p.create(t, secretV1)
+				name, _ := p.create(t, testkit.SecretV1)
 				p.delete(t, name, tc.force)
 				src, _, logs := newPeerSource(t, p, name, pepper.SecretsManagerConfig{})
 				err := src.Load(t.Context())
@@ -196,11 +192,11 @@ func TestPeersDeletedSecret(t *testing.T) {
 
 func TestPeersMalformed(t *testing.T) {
 	for _, tc := range []struct{ name, value, want string }{
-		{"not JSON", "xq" + pepper1, "not valid JSON"},
-		{"JSON array", fmt.Sprintf("[%q]", pepper1), "not a JSON object"},
-		{"current names no version", fmt.Sprintf(`{"current":"2","1":%q}`, pepper1), `current version "2" has no pepper`},
+		{"not JSON", "xq" + testkit.Pepper1, "not valid JSON"},
+		{"JSON array", fmt.Sprintf("[%q]", testkit.Pepper1), "not a JSON object"},
+		{"current names no version", fmt.Sprintf(`{"current":"2","1":%q}`, testkit.Pepper1), `current version "2" has no pepper`},
 		{"pepper shorter than 16 bytes", `{"current":"1","1":"short-pepper-15"}`, `version "1" is shorter than 16 bytes`},
-		{"next without nextFrom", fmt.Sprintf(`{"current":"1","next":"2","1":%q,"2":%q}`, pepper1, pepper2), `"next" is set without "nextFrom"`},
+		{"next without nextFrom", fmt.Sprintf(`{"current":"1","next":"2","1":%q,"2":%q}`, testkit.Pepper1, testkit.Pepper2), `"next" is set without "nextFrom"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			onPeers(t, func(t *testing.T, p peer) {
@@ -210,7 +206,7 @@ func TestPeersMalformed(t *testing.T) {
 				if !errors.Is(err, pepper.ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("Load: err = %v, want ErrMalformed saying %q", err, tc.want)
 				}
-				if strings.Contains(err.Error(), pepper1) || strings.Contains(err.Error(), "short-pepper") {
+				if strings.Contains(err.Error(), testkit.Pepper1) || strings.Contains(err.Error(), "short-pepper") {
 					t.Errorf("error %q holds the secret", err)
 				}
 			})

@@ -21,35 +21,10 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
-const (
-	secretName = "kst/pepper"
-	pepper1    = "pepper-one-0123456789abcdefghijklm"
-	pepper2    = "pepper-two-ZYXWVUTSRQPONMLKJIHGFED"
-)
+const secretName = "kst/pepper"
 
-var (
-	secretV1  = fmt.Sprintf(`{"current":"1","1":%q}`, pepper1)
-	secretV12 = fmt.Sprintf(`{"current":"2","1":%q,"2":%q}`, pepper1, pepper2)
-)
-
-// clock is a settable clock shared by the source and the test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 }
 
 // newSMClient is the real SDK client, signed with static credentials and
@@ -65,7 +40,7 @@ func newSMClient(url string) *secretsmanager.Client {
 
 type fixture struct {
 	fake  *smfake.Server
-	clock *clock
+	clock *testkit.Clock
 	logs  *testkit.SyncBuffer
 	src   *pepper.SecretsManager
 }
@@ -92,38 +67,11 @@ func newFixture(t testing.TB, cfg pepper.SecretsManagerConfig) *fixture {
 func (f *fixture) assertNoSecretInLogs(t *testing.T) {
 	t.Helper()
 	logs := f.logs.String()
-	for _, p := range []string{pepper1, pepper2} {
+	for _, p := range []string{testkit.Pepper1, testkit.Pepper2} {
 		if strings.Contains(logs, p) {
 			t.Errorf("logs contain a pepper:\n%s", logs)
 		}
 	}
-}
-
-func mustPeppers(t *testing.T, src interface {
-	Peppers(context.Context) (apikey.PepperSet, error)
-}) apikey.PepperSet {
-	t.Helper()
-	set, err := src.Peppers(t.Context())
-	if err != nil {
-		t.Fatalf("Peppers: %v", err)
-	}
-	if set.Empty() {
-		t.Fatal("Peppers returned an empty set")
-	}
-	return set
-}
-
-func mustSet(t testing.TB, current string, secrets map[string]string) apikey.PepperSet {
-	t.Helper()
-	m := make(map[string][]byte, len(secrets))
-	for v, s := range secrets {
-		m[v] = []byte(s)
-	}
-	set, err := apikey.NewPepperSet(current, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
 }
 
 // verifies reports whether digest matches key under any version of set,
@@ -155,9 +103,9 @@ func TestSecretsManagerLoad(t *testing.T) {
 		current  string
 		versions []string
 	}{
-		{"by name", func(*smfake.Server) string { return secretName }, secretV1, "1", []string{"1"}},
-		{"by ARN", func(f *smfake.Server) string { return f.ARN(secretName) }, secretV1, "1", []string{"1"}},
-		{"two versions", func(*smfake.Server) string { return secretName }, secretV12, "2", []string{"2", "1"}},
+		{"by name", func(*smfake.Server) string { return secretName }, testkit.SecretV1, "1", []string{"1"}},
+		{"by ARN", func(f *smfake.Server) string { return f.ARN(secretName) }, testkit.SecretV1, "1", []string{"1"}},
+		{"two versions", func(*smfake.Server) string { return secretName }, testkit.SecretV12, "2", []string{"2", "1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,7 +119,7 @@ func TestSecretsManagerLoad(t *testing.T) {
 			if err := src.Load(t.Context()); err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			set := mustPeppers(t, src)
+			set := testkit.LoadPeppers(t, src)
 			if got := set.Current().Version; got != tc.current {
 				t.Errorf("current = %q, want %q", got, tc.current)
 			}
@@ -182,10 +130,10 @@ func TestSecretsManagerLoad(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(tc.versions) {
 				t.Errorf("versions = %v, want %v", got, tc.versions)
 			}
-			want := mustSet(t, "1", map[string]string{"1": pepper1})
+			want := testkit.PepperSet(t, "1", map[string]string{"1": testkit.Pepper1})
 			p1, _ := set.Lookup("1")
 			if p1.Hash("kst_x") != want.Current().Hash("kst_x") {
-				t.Error("version 1 does not hash with pepper1")
+				t.Error("version 1 does not hash with testkit.Pepper1")
 			}
 			if calls := fake.Calls(); calls != 1 {
 				t.Errorf("calls = %d, want 1", calls)
@@ -215,25 +163,25 @@ func TestSecretsManagerCaching(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, pepper.SecretsManagerConfig{Refresh: refresh})
-			f.fake.SetSecret(secretName, secretV1)
+			f.fake.SetSecret(secretName, testkit.SecretV1)
 			if tc.load {
 				if err := f.src.Load(t.Context()); err != nil {
 					t.Fatal(err)
 				}
 				// Rotated after the load: only a refetch can see it.
-				f.fake.SetSecret(secretName, secretV12)
+				f.fake.SetSecret(secretName, testkit.SecretV12)
 			}
 			for i, d := range tc.advance {
 				f.clock.Advance(d)
-				mustPeppers(t, f.src)
+				testkit.LoadPeppers(t, f.src)
 				if i == 0 && !tc.load {
-					f.fake.SetSecret(secretName, secretV12)
+					f.fake.SetSecret(secretName, testkit.SecretV12)
 				}
 			}
 			if got := f.fake.Calls(); got != tc.wantCalls {
 				t.Errorf("calls = %d, want %d", got, tc.wantCalls)
 			}
-			if got := mustPeppers(t, f.src).Current().Version; got != tc.wantCur {
+			if got := testkit.LoadPeppers(t, f.src).Current().Version; got != tc.wantCur {
 				t.Errorf("current = %q, want %q", got, tc.wantCur)
 			}
 		})
@@ -242,11 +190,11 @@ func TestSecretsManagerCaching(t *testing.T) {
 
 func TestSecretsManagerRotation(t *testing.T) {
 	f := newFixture(t, pepper.SecretsManagerConfig{Refresh: time.Minute})
-	f.fake.SetSecret(secretName, secretV1)
+	f.fake.SetSecret(secretName, testkit.SecretV1)
 	if err := f.src.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	before := mustPeppers(t, f.src)
+	before := testkit.LoadPeppers(t, f.src)
 	oldKey := newKey(t)
 	oldDigest := before.Current().Hash(oldKey)
 	if v := before.Current().Version; v != "1" {
@@ -254,9 +202,9 @@ func TestSecretsManagerRotation(t *testing.T) {
 	}
 
 	// Rotate: add version 2, make it current, keep version 1.
-	f.fake.SetSecret(secretName, secretV12)
+	f.fake.SetSecret(secretName, testkit.SecretV12)
 	f.clock.Advance(time.Minute)
-	after := mustPeppers(t, f.src)
+	after := testkit.LoadPeppers(t, f.src)
 
 	if v := after.Current().Version; v != "2" {
 		t.Errorf("current after rotation = %q, want 2", v)
@@ -274,9 +222,9 @@ func TestSecretsManagerRotation(t *testing.T) {
 	}
 
 	// Retiring version 1 (once no active key uses it) stops old keys.
-	f.fake.SetSecret(secretName, fmt.Sprintf(`{"current":"2","2":%q}`, pepper2))
+	f.fake.SetSecret(secretName, fmt.Sprintf(`{"current":"2","2":%q}`, testkit.Pepper2))
 	f.clock.Advance(time.Minute)
-	if _, ok := verifies(mustPeppers(t, f.src), oldKey, oldDigest); ok {
+	if _, ok := verifies(testkit.LoadPeppers(t, f.src), oldKey, oldDigest); ok {
 		t.Error("key of a retired version still verifies")
 	}
 }
@@ -288,18 +236,18 @@ func TestSecretsManagerColdStartErrors(t *testing.T) {
 		wantAs any // an error type the chain must contain, or nil
 	}{
 		{"secret missing", func(f *fixture) {}, new(*types.ResourceNotFoundException)},
-		{"secret deleted, in its recovery window", func(f *fixture) { f.fake.SetSecret(secretName, secretV1); f.fake.DeleteSecret(secretName) }, new(*types.InvalidRequestException)},
-		{"secret force-deleted", func(f *fixture) { f.fake.SetSecret(secretName, secretV1); f.fake.ForceDeleteSecret(secretName) }, new(*types.ResourceNotFoundException)},
+		{"secret deleted, in its recovery window", func(f *fixture) { f.fake.SetSecret(secretName, testkit.SecretV1); f.fake.DeleteSecret(secretName) }, new(*types.InvalidRequestException)},
+		{"secret force-deleted", func(f *fixture) { f.fake.SetSecret(secretName, testkit.SecretV1); f.fake.ForceDeleteSecret(secretName) }, new(*types.ResourceNotFoundException)},
 		{"access denied", func(f *fixture) {
-			f.fake.SetSecret(secretName, secretV1)
+			f.fake.SetSecret(secretName, testkit.SecretV1)
 			f.fake.FailWith(400, "AccessDeniedException", "not authorized to perform secretsmanager:GetSecretValue")
 		}, nil},
 		{"service error", func(f *fixture) {
-			f.fake.SetSecret(secretName, secretV1)
+			f.fake.SetSecret(secretName, testkit.SecretV1)
 			f.fake.FailWith(500, "InternalServiceError", "boom")
 		}, new(*types.InternalServiceError)},
-		{"connections dropped", func(f *fixture) { f.fake.SetSecret(secretName, secretV1); f.fake.SetUnavailable(true) }, nil},
-		{"endpoint unreachable", func(f *fixture) { f.fake.SetSecret(secretName, secretV1); f.fake.Close() }, nil},
+		{"connections dropped", func(f *fixture) { f.fake.SetSecret(secretName, testkit.SecretV1); f.fake.SetUnavailable(true) }, nil},
+		{"endpoint unreachable", func(f *fixture) { f.fake.SetSecret(secretName, testkit.SecretV1); f.fake.Close() }, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -328,13 +276,13 @@ func TestSecretsManagerColdStartErrors(t *testing.T) {
 
 func TestSecretsManagerRecoversAfterColdStartError(t *testing.T) {
 	f := newFixture(t, pepper.SecretsManagerConfig{})
-	f.fake.SetSecret(secretName, secretV1)
+	f.fake.SetSecret(secretName, testkit.SecretV1)
 	f.fake.SetUnavailable(true)
 	if err := f.src.Load(t.Context()); err == nil {
 		t.Fatal("Load succeeded while unavailable")
 	}
 	f.fake.Recover()
-	if got := mustPeppers(t, f.src).Current().Version; got != "1" {
+	if got := testkit.LoadPeppers(t, f.src).Current().Version; got != "1" {
 		t.Errorf("current = %q, want 1", got)
 	}
 }
@@ -352,7 +300,7 @@ func TestSecretsManagerGrace(t *testing.T) {
 		{"endpoint unreachable", func(f *smfake.Server) { f.SetUnavailable(true) }},
 		{"throttled", func(f *smfake.Server) { f.FailWith(400, "ThrottlingException", "Rate exceeded") }},
 		{"secret deleted", func(f *smfake.Server) { f.DeleteSecret(secretName) }},
-		{"malformed edit", func(f *smfake.Server) { f.SetSecret(secretName, `{"current":"3","1":"`+pepper1+`"}`) }},
+		{"malformed edit", func(f *smfake.Server) { f.SetSecret(secretName, `{"current":"3","1":"`+testkit.Pepper1+`"}`) }},
 	}
 	steps := []struct {
 		at        time.Duration // since the last good fetch
@@ -370,7 +318,7 @@ func TestSecretsManagerGrace(t *testing.T) {
 	for _, o := range outages {
 		t.Run(o.name, func(t *testing.T) {
 			f := newFixture(t, pepper.SecretsManagerConfig{Refresh: refresh, Grace: grace, RetryInterval: retry})
-			f.fake.SetSecret(secretName, secretV1)
+			f.fake.SetSecret(secretName, testkit.SecretV1)
 			if err := f.src.Load(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -399,8 +347,8 @@ func TestSecretsManagerGrace(t *testing.T) {
 			// Once the secret is readable again, service resumes.
 			f.fake.Recover()
 			f.fake.RestoreSecret(secretName)
-			f.fake.SetSecret(secretName, secretV12)
-			if got := mustPeppers(t, f.src).Current().Version; got != "2" {
+			f.fake.SetSecret(secretName, testkit.SecretV12)
+			if got := testkit.LoadPeppers(t, f.src).Current().Version; got != "2" {
 				t.Errorf("after recovery current = %q, want 2", got)
 			}
 		})
@@ -409,7 +357,7 @@ func TestSecretsManagerGrace(t *testing.T) {
 
 func TestSecretsManagerNoGrace(t *testing.T) {
 	f := newFixture(t, pepper.SecretsManagerConfig{Refresh: time.Minute, Grace: -1})
-	f.fake.SetSecret(secretName, secretV1)
+	f.fake.SetSecret(secretName, testkit.SecretV1)
 	if err := f.src.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -436,23 +384,23 @@ func TestSecretsManagerMalformed(t *testing.T) {
 		want   string // must appear in the error
 	}{
 		{"empty", "", "", "empty"},
-		{"not JSON", "xq" + pepper1, pepper1, "not valid JSON"},
-		{"truncated JSON", `{"current":"1","1":"` + pepper1, pepper1, "not valid JSON"},
-		{"raw pepper", pepper1, pepper1, "not valid JSON"},
-		{"JSON string", fmt.Sprintf("%q", pepper1), pepper1, "not a JSON object"},
+		{"not JSON", "xq" + testkit.Pepper1, testkit.Pepper1, "not valid JSON"},
+		{"truncated JSON", `{"current":"1","1":"` + testkit.Pepper1, testkit.Pepper1, "not valid JSON"},
+		{"raw pepper", testkit.Pepper1, testkit.Pepper1, "not valid JSON"},
+		{"JSON string", fmt.Sprintf("%q", testkit.Pepper1), testkit.Pepper1, "not a JSON object"},
 		{"JSON null", "null", "", "not a JSON object"},
-		{"JSON array", fmt.Sprintf("[%q]", pepper1), pepper1, "not a JSON object"},
-		{"current missing", fmt.Sprintf(`{"1":%q}`, pepper1), pepper1, `"current" is missing`},
-		{"current not a string", fmt.Sprintf(`{"current":1,"1":%q}`, pepper1), pepper1, `"current" is not a string`},
-		{"current empty", fmt.Sprintf(`{"current":"","1":%q}`, pepper1), pepper1, `"current" is empty`},
-		{"current holds the pepper", fmt.Sprintf(`{"current":%q,"1":%q}`, pepper2, pepper1), pepper2, `"current" is not a valid version`},
-		{"current names no version", fmt.Sprintf(`{"current":"2","1":%q}`, pepper1), pepper1, `current version "2" has no pepper`},
+		{"JSON array", fmt.Sprintf("[%q]", testkit.Pepper1), testkit.Pepper1, "not a JSON object"},
+		{"current missing", fmt.Sprintf(`{"1":%q}`, testkit.Pepper1), testkit.Pepper1, `"current" is missing`},
+		{"current not a string", fmt.Sprintf(`{"current":1,"1":%q}`, testkit.Pepper1), testkit.Pepper1, `"current" is not a string`},
+		{"current empty", fmt.Sprintf(`{"current":"","1":%q}`, testkit.Pepper1), testkit.Pepper1, `"current" is empty`},
+		{"current holds the pepper", fmt.Sprintf(`{"current":%q,"1":%q}`, testkit.Pepper2, testkit.Pepper1), testkit.Pepper2, `"current" is not a valid version`},
+		{"current names no version", fmt.Sprintf(`{"current":"2","1":%q}`, testkit.Pepper1), testkit.Pepper1, `current version "2" has no pepper`},
 		{"no versions", `{"current":"1"}`, "", "no pepper version"},
 		{"pepper shorter than 16 bytes", fmt.Sprintf(`{"current":"1","1":%q}`, short), short, `version "1" is shorter than 16 bytes`},
-		{"old pepper too short", fmt.Sprintf(`{"current":"2","1":%q,"2":%q}`, short, pepper2), pepper2, `version "1" is shorter than 16 bytes`},
+		{"old pepper too short", fmt.Sprintf(`{"current":"2","1":%q,"2":%q}`, short, testkit.Pepper2), testkit.Pepper2, `version "1" is shorter than 16 bytes`},
 		{"pepper empty", `{"current":"1","1":""}`, "", `version "1" is empty`},
 		{"pepper not a string", `{"current":"1","1":12345678901234567890}`, "12345678901234567890", `version "1" is not a string`},
-		{"pepper as member name", fmt.Sprintf(`{"current":"1","1":%q,%q:"x"}`, pepper2, pepper1), pepper1, "member name is not a valid version"},
+		{"pepper as member name", fmt.Sprintf(`{"current":"1","1":%q,%q:"x"}`, testkit.Pepper2, testkit.Pepper1), testkit.Pepper1, "member name is not a valid version"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -472,7 +420,7 @@ func TestSecretsManagerMalformed(t *testing.T) {
 				if !strings.Contains(msg, tc.want) {
 					t.Errorf("error %q does not say %q", msg, tc.want)
 				}
-				for _, s := range []string{tc.secret, pepper1, pepper2, short} {
+				for _, s := range []string{tc.secret, testkit.Pepper1, testkit.Pepper2, short} {
 					if s != "" && strings.Contains(msg, s) && strings.Contains(tc.value, s) {
 						t.Errorf("error %q contains the secret %q", msg, s)
 					}
@@ -500,12 +448,12 @@ func TestSecretsManagerConcurrentCallersShareOneFetch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, pepper.SecretsManagerConfig{Refresh: time.Minute})
-			f.fake.SetSecret(secretName, secretV1)
+			f.fake.SetSecret(secretName, testkit.SecretV1)
 			if tc.load {
 				if err := f.src.Load(t.Context()); err != nil {
 					t.Fatal(err)
 				}
-				f.fake.SetSecret(secretName, secretV12)
+				f.fake.SetSecret(secretName, testkit.SecretV12)
 				f.clock.Advance(time.Minute)
 			}
 			before := f.fake.Calls()
@@ -541,7 +489,7 @@ func TestSecretsManagerConcurrentCallersShareOneFetch(t *testing.T) {
 
 func TestSecretsManagerCallerCancelDoesNotCancelFetch(t *testing.T) {
 	f := newFixture(t, pepper.SecretsManagerConfig{})
-	f.fake.SetSecret(secretName, secretV1)
+	f.fake.SetSecret(secretName, testkit.SecretV1)
 	f.fake.SetLatency(200 * time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
@@ -550,7 +498,7 @@ func TestSecretsManagerCallerCancelDoesNotCancelFetch(t *testing.T) {
 		t.Errorf("impatient caller: err = %v, want DeadlineExceeded", err)
 	}
 	// A patient caller joins the same fetch, which was not cancelled.
-	if got := mustPeppers(t, f.src).Current().Version; got != "1" {
+	if got := testkit.LoadPeppers(t, f.src).Current().Version; got != "1" {
 		t.Errorf("current = %q, want 1", got)
 	}
 	if got := f.fake.Calls(); got != 1 {
@@ -579,7 +527,7 @@ func TestNewSecretsManagerValidates(t *testing.T) {
 
 func BenchmarkPeppersCached(b *testing.B) {
 	f := newFixture(b, pepper.SecretsManagerConfig{})
-	f.fake.SetSecret(secretName, secretV12)
+	f.fake.SetSecret(secretName, testkit.SecretV12)
 	if err := f.src.Load(b.Context()); err != nil {
 		b.Fatal(err)
 	}
@@ -610,7 +558,7 @@ func BenchmarkPeppersCached(b *testing.B) {
 
 func BenchmarkPeppersCachedRealClock(b *testing.B) {
 	fake := smfake.New(b)
-	fake.SetSecret(secretName, secretV12)
+	fake.SetSecret(secretName, testkit.SecretV12)
 	src, err := pepper.NewSecretsManager(newSMClient(fake.URL()), pepper.SecretsManagerConfig{
 		SecretID: secretName, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -629,8 +577,8 @@ func BenchmarkPeppersCachedRealClock(b *testing.B) {
 }
 
 func TestStatic(t *testing.T) {
-	set := mustSet(t, "1", map[string]string{"1": pepper1})
-	got := mustPeppers(t, pepper.Static(set))
+	set := testkit.PepperSet(t, "1", map[string]string{"1": testkit.Pepper1})
+	got := testkit.LoadPeppers(t, pepper.Static(set))
 	if got.Current().Version != "1" {
 		t.Errorf("current = %q", got.Current().Version)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
 	"github.com/kudurrustone/apikeys/functions/internal/faults"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
-	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // ddbFixture is a fresh DynamoDB Local table (defined by template.yaml)
@@ -23,7 +23,7 @@ type ddbFixture struct {
 	client *dynamodb.Client
 	table  string
 	proxy  *faults.Proxy
-	clock  *storetest.Clock
+	clock  *testkit.Clock
 	svc    *keyservice.Service
 	key    keyservice.Key
 	plain  string
@@ -31,7 +31,7 @@ type ddbFixture struct {
 
 func newDDBFixture(tb testing.TB, counted bool) *ddbFixture {
 	tb.Helper()
-	f := &ddbFixture{clock: storetest.NewClock(start)}
+	f := &ddbFixture{clock: testkit.NewClock(start)}
 	f.client, f.table = ddblocal.NewTable(tb)
 	client := f.client
 	if counted {

@@ -12,7 +12,6 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/boltstore"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
-	"github.com/kudurrustone/apikeys/functions/internal/storetest"
 	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
@@ -34,7 +33,7 @@ var admin = keyservice.Admin{Subject: "alice", FirmID: "perf", IsAdmin: true, Is
 // start is a fixed, millisecond-aligned instant for the injected clocks.
 var start = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func newService(tb testing.TB, store keyservice.Store, clock *storetest.Clock) *keyservice.Service {
+func newService(tb testing.TB, store keyservice.Store, clock *testkit.Clock) *keyservice.Service {
 	tb.Helper()
 	return keyservice.New(store, testkit.Peppers{Set: pepperSet(tb)}, keyservice.Config{
 		MaxActiveKeys: 1 << 20,
@@ -63,7 +62,7 @@ type boltFixture struct {
 	path   string
 	key    keyservice.Key
 	plain  string
-	clock  *storetest.Clock
+	clock  *testkit.Clock
 	store  *boltstore.Store
 	svc    *keyservice.Service
 	closed bool
@@ -71,7 +70,7 @@ type boltFixture struct {
 
 func newBoltFixture(tb testing.TB) *boltFixture {
 	tb.Helper()
-	f := &boltFixture{path: filepath.Join(tb.TempDir(), "keys.db"), clock: storetest.NewClock(start)}
+	f := &boltFixture{path: filepath.Join(tb.TempDir(), "keys.db"), clock: testkit.NewClock(start)}
 	f.open(tb)
 	f.key, f.plain = generate(tb, f.svc)
 	tb.Cleanup(func() { f.close(tb) })

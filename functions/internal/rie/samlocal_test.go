@@ -1,7 +1,6 @@
 package rie_test
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -14,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kudurrustone/apikeys/functions/internal/samlocal"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // TestEmulatorSAMLocal runs the functions as `sam local start-api` does:
@@ -22,10 +22,7 @@ import (
 // themselves against LOCAL_JWT_PUBLIC_KEY (package samlocal). The revoke
 // function does not try to reset an authorizer cache that does not exist.
 func TestEmulatorSAMLocal(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testkit.RSAKey(t)
 	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -45,11 +42,7 @@ func TestEmulatorSAMLocal(t *testing.T) {
 		for k, v := range claims {
 			c[k] = v
 		}
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return testkit.SignJWT(t, jwt.SigningMethodRS256, signer, "", c)
 	}
 	// The sample event without its claims, with a Bearer token instead, as
 	// sam local start-api delivers a request.
@@ -65,10 +58,7 @@ func TestEmulatorSAMLocal(t *testing.T) {
 		return b
 	}
 
-	other, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := testkit.RSAKey(t)
 	resp := s.proxy(t, "generate", "sam local: token signed by another key",
 		withoutClaims(t, "generate-admin-premier.json", token(t, other, nil), nil))
 	if resp.StatusCode != http.StatusUnauthorized {

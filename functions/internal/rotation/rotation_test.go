@@ -22,39 +22,16 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/rotation"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(motoserver.Main(m)) }
 
 const staleness = 65 * time.Minute // pepper defaults: 5m refresh + 1h grace
 
-// clock is a settable clock shared by the rotator, the sources and the test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
-
 type fixture struct {
 	sm     *secretsmanager.Client
-	clock  *clock
+	clock  *testkit.Clock
 	logs   *bytes.Buffer
 	rot    *rotation.Rotator
 	secret string // ARN
@@ -63,7 +40,7 @@ type fixture struct {
 // newFixture creates an empty secret on moto_server, as the template does.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{sm: motoserver.SecretsManager(t), clock: &clock{t: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}, logs: &bytes.Buffer{}}
+	f := &fixture{sm: motoserver.SecretsManager(t), clock: testkit.NewClock(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)), logs: &bytes.Buffer{}}
 	out, err := f.sm.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(motoserver.Name("pepper"))})
 	if err != nil {
 		t.Fatal(err)

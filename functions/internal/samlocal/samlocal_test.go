@@ -2,7 +2,6 @@ package samlocal_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -17,18 +16,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kudurrustone/apikeys/functions/internal/samlocal"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-
-func newKey(t *testing.T) *rsa.PrivateKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 func pemOf(t *testing.T, k *rsa.PrivateKey) string {
 	t.Helper()
@@ -50,11 +41,7 @@ func derBase64(t *testing.T, k *rsa.PrivateKey) string {
 
 func sign(t *testing.T, k *rsa.PrivateKey, claims jwt.MapClaims) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkit.SignJWT(t, jwt.SigningMethodRS256, k, "", claims)
 }
 
 func adminClaims(mod func(jwt.MapClaims)) jwt.MapClaims {
@@ -77,7 +64,7 @@ func event(auth string) events.APIGatewayV2HTTPRequest {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestApply(t *testing.T) {
-	key, other := newKey(t), newKey(t)
+	key, other := testkit.RSAKey(t), testkit.RSAKey(t)
 	v := samlocal.New(&key.PublicKey, samlocal.DefaultIssuer, samlocal.DefaultAudience, func() time.Time { return now }, quiet)
 
 	hs, err := jwt.NewWithClaims(jwt.SigningMethodHS256, adminClaims(nil)).SignedString([]byte(pemOf(t, key)))
@@ -126,7 +113,7 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyKeepsGatewayClaims(t *testing.T) {
-	key := newKey(t)
+	key := testkit.RSAKey(t)
 	v := samlocal.New(&key.PublicKey, samlocal.DefaultIssuer, samlocal.DefaultAudience, func() time.Time { return now }, quiet)
 	ev := event("Bearer " + sign(t, key, adminClaims(func(c jwt.MapClaims) { c["firmId"] = "globex" })))
 	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
@@ -139,7 +126,7 @@ func TestApplyKeepsGatewayClaims(t *testing.T) {
 }
 
 func TestFromEnv(t *testing.T) {
-	key := newKey(t)
+	key := testkit.RSAKey(t)
 	pemKey := pemOf(t, key)
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	tests := []struct {

@@ -246,7 +246,7 @@ func ddbSnapshot(t testing.TB, client *dynamodb.Client, table string) snapshot {
 			sort.Strings(names)
 			for _, n := range names {
 				fmt.Fprintf(&raw, "%s=", n)
-				writeAV(&raw, it[n])
+				raw.WriteString(ddblocal.AttributeText(it[n]))
 				raw.WriteByte(' ')
 			}
 			raw.WriteByte('\n')
@@ -283,38 +283,6 @@ func avS(v types.AttributeValue) string {
 		return s.Value
 	}
 	return ""
-}
-
-func writeAV(b *bytes.Buffer, v types.AttributeValue) {
-	switch x := v.(type) {
-	case *types.AttributeValueMemberS:
-		b.WriteString(x.Value)
-	case *types.AttributeValueMemberN:
-		b.WriteString(x.Value)
-	case *types.AttributeValueMemberB:
-		b.Write(x.Value)
-	case *types.AttributeValueMemberBOOL:
-		fmt.Fprint(b, x.Value)
-	case *types.AttributeValueMemberSS:
-		b.WriteString(strings.Join(x.Value, ","))
-	case *types.AttributeValueMemberNS:
-		b.WriteString(strings.Join(x.Value, ","))
-	case *types.AttributeValueMemberBS:
-		for _, e := range x.Value {
-			b.Write(e)
-		}
-	case *types.AttributeValueMemberL:
-		for _, e := range x.Value {
-			writeAV(b, e)
-			b.WriteByte(',')
-		}
-	case *types.AttributeValueMemberM:
-		for k, e := range x.Value {
-			b.WriteString(k + ":")
-			writeAV(b, e)
-			b.WriteByte(',')
-		}
-	}
 }
 
 // boltSnapshot copies the store file (the store holds its lock) and reads
@@ -424,7 +392,7 @@ func boltSnapshot(t testing.TB, path string) snapshot {
 type stack struct {
 	t     testing.TB
 	env   *storeEnv
-	clock *storetest.Clock
+	clock *testkit.Clock
 	logs  *testkit.SyncBuffer
 	log   *slog.Logger
 	svc   *keyservice.Service
@@ -444,7 +412,7 @@ type stackConfig struct {
 	maxKeys int
 	peppers keyservice.PepperSource
 	wrap    func(keyservice.Store) keyservice.Store
-	clock   *storetest.Clock
+	clock   *testkit.Clock
 }
 
 type stackOption func(*stackConfig)
@@ -456,7 +424,7 @@ func withPeppers(p keyservice.PepperSource) stackOption {
 func withStoreWrapper(w func(keyservice.Store) keyservice.Store) stackOption {
 	return func(c *stackConfig) { c.wrap = w }
 }
-func withClock(clock *storetest.Clock) stackOption { return func(c *stackConfig) { c.clock = clock } }
+func withClock(clock *testkit.Clock) stackOption { return func(c *stackConfig) { c.clock = clock } }
 
 // testPeppers is the pepper set of every stack unless overridden.
 func testPeppers(t testing.TB) keyservice.PepperSource {
@@ -477,7 +445,7 @@ func newStack(t testing.TB, env *storeEnv, opts ...stackOption) *stack {
 		store = cfg.wrap(store)
 	}
 	if cfg.clock == nil {
-		cfg.clock = storetest.NewClock(t0)
+		cfg.clock = testkit.NewClock(t0)
 	}
 	s := &stack{t: t, env: env, clock: cfg.clock, logs: &testkit.SyncBuffer{}}
 	s.log = slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

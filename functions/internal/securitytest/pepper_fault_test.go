@@ -107,7 +107,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 		sm := smfake.New(t)
 		sm.SetSecret("pepper", secretV1)
 		sm.SetUnavailable(true)
-		clock := storetest.NewClock(t0)
+		clock := testkit.NewClock(t0)
 		src := smSource(t, sm, clock.Now)
 		if err := src.Load(ctx); err == nil {
 			t.Fatal("Load succeeded with Secrets Manager unreachable")
@@ -122,7 +122,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 		sm := smfake.New(t)
 		sm.SetSecret("pepper", secretV1)
 		sm.FailWith(400, "AccessDeniedException", "User is not authorized to perform secretsmanager:GetSecretValue")
-		clock := storetest.NewClock(t0)
+		clock := testkit.NewClock(t0)
 		s := newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
 		checkDown(t, s)
 		sm.Recover()
@@ -133,7 +133,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 		sm := smfake.New(t)
 		for _, bad := range []string{`{"current":"3","1":"` + pepperV1 + `"}`, `not json`, `{"current":"1","1":"short"}`, `{}`} {
 			sm.SetSecret("pepper", bad)
-			clock := storetest.NewClock(t0)
+			clock := testkit.NewClock(t0)
 			s := newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
 			checkDown(t, s)
 		}
@@ -142,7 +142,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 	t.Run("unreachable later: served within grace, denied after", func(t *testing.T) {
 		sm := smfake.New(t)
 		sm.SetSecret("pepper", secretV1)
-		clock := storetest.NewClock(t0)
+		clock := testkit.NewClock(t0)
 		s := newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
 		checkUp(t, s)
 		sm.SetUnavailable(true)
@@ -158,7 +158,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 	t.Run("pepper version of the key missing", func(t *testing.T) {
 		sm := smfake.New(t)
 		sm.SetSecret("pepper", secretV1)
-		clock := storetest.NewClock(t0)
+		clock := testkit.NewClock(t0)
 		s := newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
 		checkUp(t, s)
 		// Rotation that wrongly dropped version 1.

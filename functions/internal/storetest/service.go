@@ -41,7 +41,7 @@ func RunService(t *testing.T, newStore func(t *testing.T) keyservice.Store) {
 
 type env struct {
 	store keyservice.Store
-	clock *Clock
+	clock *testkit.Clock
 	logs  *testkit.SyncBuffer
 	svc   *keyservice.Service
 	admin keyservice.Admin
@@ -49,7 +49,7 @@ type env struct {
 
 func newEnv(t testing.TB, s keyservice.Store, maxActive int, set apikey.PepperSet) *env {
 	t.Helper()
-	e := &env{store: s, clock: NewClock(baseTime().Add(7 * time.Millisecond)), logs: &testkit.SyncBuffer{}}
+	e := &env{store: s, clock: testkit.NewClock(baseTime().Add(7 * time.Millisecond)), logs: &testkit.SyncBuffer{}}
 	e.svc = keyservice.New(s, testkit.Peppers{Set: set}, keyservice.Config{
 		MaxActiveKeys: maxActive,
 		Now:           e.clock.Now,

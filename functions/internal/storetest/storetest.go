@@ -18,7 +18,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,30 +71,6 @@ func TestPepperSet(t testing.TB, current string, versions ...string) apikey.Pepp
 
 func testSecret(version string) []byte {
 	return []byte(fmt.Sprintf("storetest pepper, version %q, 32+ bytes long", version))
-}
-
-// Clock is a settable clock for keyservice.Config.Now, safe for concurrent
-// use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewClock returns a clock set to start.
-func NewClock(start time.Time) *Clock { return &Clock{now: start} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // NewFirmID returns a random firm id, so that sub-tests sharing one store

@@ -1,7 +1,8 @@
 // Package testkit holds the small helpers the tests of several packages
-// share: a synchronized buffer for captured logs, static peppers, the
-// repository root and free loopback ports. Only tests and test-support
-// packages (ddblocal, rie, …) import it; no function links it.
+// share: a synchronized buffer for captured logs, static peppers, a
+// settable clock, RSA keys and signed JWTs, the repository root and free
+// loopback ports. Only tests and test-support packages (ddblocal, rie, …)
+// import it; no function links it.
 package testkit
 
 import (
