@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/authorizer"
 	"github.com/kudurrustone/apikeys/functions/internal/boltstore"
-	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
@@ -224,14 +222,7 @@ func codeLogLines(t *testing.T) []logLine {
 		t.Fatal(err)
 	}
 
-	root := filepath.Dir(must(ddblocal.TemplatePath()))
-	event := func(name, key string) []byte {
-		b, err := os.ReadFile(filepath.Join(root, "events", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bytes.ReplaceAll(b, []byte("{{KEY}}"), []byte(key))
-	}
+	event := func(name, key string) []byte { return testkit.Event(t, name, map[string]string{"KEY": key}) }
 	h := authorizer.New(svc, slog.New(slog.NewJSONHandler(&authLog, nil)))
 	for _, ev := range [][]byte{event("authorizer-http-valid.json", plain), event("authorizer-http-unknown-key.json", ""),
 		event("authorizer-http-malformed.json", ""), event("authorizer-rest-token.json", plain)} {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // FuzzManagementHandlers sends random methods, paths, queries, bodies and
@@ -47,7 +48,7 @@ func FuzzManagementHandlers(f *testing.F) {
 	}
 	e := newEnv(f, withMaxKeys(3))
 	methods := []string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}
-	claims := []map[string]string{adminPremier, adminBasic, member, nil, otherAdmin, with(adminPremier, "sub", "")}
+	claims := []map[string]string{adminPremier, adminBasic, member, nil, otherAdmin, testkit.WithClaims(adminPremier, "sub", "")}
 	f.Fuzz(func(t *testing.T, method uint8, path, query, body string, claimVariant uint8) {
 		r := req{
 			method: methods[int(method)%len(methods)],

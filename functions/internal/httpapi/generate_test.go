@@ -10,6 +10,7 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 func TestGenerateCreated(t *testing.T) {
@@ -175,18 +176,18 @@ func TestGenerateErrors(t *testing.T) {
 			status:  401, code: keyservice.CodeUnauthorized},
 		{name: "no claims", body: `{"label":"x"}`, status: 401, code: keyservice.CodeUnauthorized},
 		{name: "empty claims", body: `{"label":"x"}`, claims: map[string]string{}, status: 401, code: keyservice.CodeUnauthorized},
-		{name: "no subject", body: `{"label":"x"}`, claims: with(adminPremier, "sub", "<delete>"), status: 401, code: keyservice.CodeUnauthorized},
-		{name: "empty firm", body: `{"label":"x"}`, claims: with(adminPremier, "firmId", ""), status: 401, code: keyservice.CodeUnauthorized},
+		{name: "no subject", body: `{"label":"x"}`, claims: testkit.WithClaims(adminPremier, "sub", "<delete>"), status: 401, code: keyservice.CodeUnauthorized},
+		{name: "empty firm", body: `{"label":"x"}`, claims: testkit.WithClaims(adminPremier, "firmId", ""), status: 401, code: keyservice.CodeUnauthorized},
 		{name: "401 before body checks", body: `{`, status: 401, code: keyservice.CodeUnauthorized},
 		// 403
 		{name: "not an admin", body: `{"label":"x"}`, claims: member, status: 403, code: keyservice.CodeNotFirmAdmin},
-		{name: "role is case-sensitive", body: `{"label":"x"}`, claims: with(adminPremier, "role", "Admin"), status: 403, code: keyservice.CodeNotFirmAdmin},
-		{name: "role list is not admin", body: `{"label":"x"}`, claims: with(adminPremier, "role", "[admin]"), status: 403, code: keyservice.CodeNotFirmAdmin},
+		{name: "role is case-sensitive", body: `{"label":"x"}`, claims: testkit.WithClaims(adminPremier, "role", "Admin"), status: 403, code: keyservice.CodeNotFirmAdmin},
+		{name: "role list is not admin", body: `{"label":"x"}`, claims: testkit.WithClaims(adminPremier, "role", "[admin]"), status: 403, code: keyservice.CodeNotFirmAdmin},
 		{name: "not premier", body: `{"label":"x"}`, claims: adminBasic, status: 403, code: keyservice.CodePremierRequired},
 		{name: "403 before body checks", body: `{`, claims: member, status: 403, code: keyservice.CodeNotFirmAdmin},
 		{name: "premier before body checks", body: `{"label":""}`, claims: adminBasic, status: 403, code: keyservice.CodePremierRequired},
-		{name: "tier is case-sensitive", body: `{"label":"x"}`, claims: with(adminPremier, "tier", "Premier"), status: 403, code: keyservice.CodePremierRequired},
-		{name: "no tier", body: `{"label":"x"}`, claims: with(adminPremier, "tier", "<delete>"), status: 403, code: keyservice.CodePremierRequired},
+		{name: "tier is case-sensitive", body: `{"label":"x"}`, claims: testkit.WithClaims(adminPremier, "tier", "Premier"), status: 403, code: keyservice.CodePremierRequired},
+		{name: "no tier", body: `{"label":"x"}`, claims: testkit.WithClaims(adminPremier, "tier", "<delete>"), status: 403, code: keyservice.CodePremierRequired},
 		// 400 invalid_label
 		{name: "empty label", body: `{"label":""}`, status: 400, code: keyservice.CodeInvalidLabel},
 		{name: "blank label", body: `{"label":" \t "}`, status: 400, code: keyservice.CodeInvalidLabel},

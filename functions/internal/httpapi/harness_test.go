@@ -86,21 +86,6 @@ var (
 	member       = map[string]string{"sub": "bob", "firmId": "acme", "role": "member", "tier": "premier"}
 )
 
-func with(claims map[string]string, kv ...string) map[string]string {
-	out := map[string]string{}
-	for k, v := range claims {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "<delete>" {
-			delete(out, kv[i])
-			continue
-		}
-		out[kv[i]] = kv[i+1]
-	}
-	return out
-}
-
 // req describes one request as API Gateway would deliver it.
 type req struct {
 	method  string

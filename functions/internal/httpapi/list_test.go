@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 type page struct {
@@ -183,7 +184,7 @@ func TestListErrors(t *testing.T) {
 	}{
 		{name: "no gateway context", noCtx: true, status: 401, code: keyservice.CodeUnauthorized},
 		{name: "no claims", status: 401, code: keyservice.CodeUnauthorized},
-		{name: "no firm", claims: with(adminPremier, "firmId", "<delete>"), status: 401, code: keyservice.CodeUnauthorized},
+		{name: "no firm", claims: testkit.WithClaims(adminPremier, "firmId", "<delete>"), status: 401, code: keyservice.CodeUnauthorized},
 		{name: "not an admin", claims: member, status: 403, code: keyservice.CodeNotFirmAdmin},
 		{name: "403 before query checks", query: "?limit=0", claims: member, status: 403, code: keyservice.CodeNotFirmAdmin},
 		{name: "bad status", query: "?status=open", status: 400, code: keyservice.CodeInvalidRequest},

@@ -3,9 +3,6 @@ package perf_test
 import (
 	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/kudurrustone/apikeys/functions/internal/testkit"
@@ -13,27 +10,9 @@ import (
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// readEvent returns a sample event of events/ with {{KEY}} replaced.
-func readEvent(tb testing.TB, name, key string) []byte {
-	tb.Helper()
-	root, err := testkit.RepoRoot()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "events", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := strings.ReplaceAll(string(b), "{{KEY}}", key)
-	if strings.Contains(s, "{{") {
-		tb.Fatalf("%s: unfilled placeholder", name)
-	}
-	return []byte(s)
-}
-
 func httpEvent(tb testing.TB, key string) []byte {
 	tb.Helper()
-	return readEvent(tb, "authorizer-http-valid.json", key)
+	return testkit.Event(tb, "authorizer-http-valid.json", map[string]string{"KEY": key})
 }
 
 // allowed reports whether an authorizer answer allows: an IAM policy whose

@@ -164,7 +164,7 @@ func lambdaRows(tb testing.TB, getItemMs float64) []row {
 	helloEvent := []byte(`{}`)
 	// A malformed key is denied without a table read: the first invoke is
 	// the init alone (plus a trivial decision).
-	malformed := readEvent(tb, "authorizer-http-malformed.json", "")
+	malformed := testkit.Event(tb, "authorizer-http-malformed.json", nil)
 	valid := httpEvent(tb, s.plain)
 
 	var hInit, aInit []time.Duration

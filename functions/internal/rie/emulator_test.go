@@ -256,32 +256,6 @@ func (s *stack) proxy(t *testing.T, fn, label string, payload []byte) events.API
 	return resp
 }
 
-func readEvent(t *testing.T, name string) []byte {
-	t.Helper()
-	root, err := testkit.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// fill replaces the {{NAME}} placeholders of an event; any left over fails.
-func fill(t *testing.T, name string, ev []byte, values map[string]string) []byte {
-	t.Helper()
-	s := string(ev)
-	for k, v := range values {
-		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
-	}
-	if i := strings.Index(s, "{{"); i >= 0 {
-		t.Fatalf("%s: placeholder left unfilled at %q", name, s[i:min(len(s), i+20)])
-	}
-	return []byte(s)
-}
-
 // generate creates a key through the generate function with the sample
 // admin event and returns it.
 func (s *stack) generate(t *testing.T, label string) keyJSON {
@@ -292,7 +266,7 @@ func (s *stack) generate(t *testing.T, label string) keyJSON {
 // generateWith is generate with a whole body (scopes, allowedIps).
 func (s *stack) generateWith(t *testing.T, body map[string]any) keyJSON {
 	t.Helper()
-	ev := readEvent(t, "generate-admin-premier.json")
+	ev := testkit.Event(t, "generate-admin-premier.json", nil)
 	var m map[string]any
 	if err := json.Unmarshal(ev, &m); err != nil {
 		t.Fatal(err)
@@ -327,7 +301,7 @@ func TestEmulatorStory(t *testing.T) {
 	}
 
 	// The authorizer allows it (HTTP API payload 2.0, IAM policy).
-	authEvent := fill(t, "authorizer-http-valid.json", readEvent(t, "authorizer-http-valid.json"), map[string]string{"KEY": k.Key})
+	authEvent := testkit.Event(t, "authorizer-http-valid.json", map[string]string{"KEY": k.Key})
 	var allow events.APIGatewayCustomAuthorizerResponse
 	if err := json.Unmarshal(s.invoke(t, "authorizer", "authorize the new key", authEvent), &allow); err != nil {
 		t.Fatal(err)
@@ -344,7 +318,7 @@ func TestEmulatorStory(t *testing.T) {
 
 	// API Gateway hands the authorizer's context to whoami.
 	var who map[string]any
-	if err := json.Unmarshal(fill(t, "whoami.json", readEvent(t, "whoami.json"), map[string]string{"KEY": k.Key}), &who); err != nil {
+	if err := json.Unmarshal(testkit.Event(t, "whoami.json", map[string]string{"KEY": k.Key}), &who); err != nil {
 		t.Fatal(err)
 	}
 	who["requestContext"].(map[string]any)["authorizer"] = map[string]any{"lambda": allow.Context}
@@ -359,7 +333,7 @@ func TestEmulatorStory(t *testing.T) {
 	}
 
 	// Revoke it; the revoke function resets the stage's authorizer cache.
-	revEvent := fill(t, "revoke-admin-premier.json", readEvent(t, "revoke-admin-premier.json"), map[string]string{"KEY_ID": k.ID})
+	revEvent := testkit.Event(t, "revoke-admin-premier.json", map[string]string{"KEY_ID": k.ID})
 	resp = s.proxy(t, "revoke", "revoke the key", revEvent)
 	var rk keyJSON
 	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(resp.Body), &rk) != nil || rk.Status != "revoked" {
@@ -504,7 +478,7 @@ func TestEmulatorEvents(t *testing.T) {
 	active := s.generate(t, "Office Sync Tool")
 	revoked := s.generate(t, "Accounting Export")
 	toRevoke := s.generate(t, "Old Integration")
-	revEvent := fill(t, "revoke-admin-premier.json", readEvent(t, "revoke-admin-premier.json"), map[string]string{"KEY_ID": revoked.ID})
+	revEvent := testkit.Event(t, "revoke-admin-premier.json", map[string]string{"KEY_ID": revoked.ID})
 	if resp := s.proxy(t, "revoke", "revoke a key for the revoked-key events", revEvent); resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -519,7 +493,7 @@ func TestEmulatorEvents(t *testing.T) {
 		name := filepath.Base(f)
 		want := eventExpectations[name]
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
-			ev := fill(t, name, readEvent(t, name), values)
+			ev := testkit.Event(t, name, values)
 			if want.function == "expiry" {
 				var r struct {
 					Due    *int `json:"due"`
@@ -700,7 +674,7 @@ func TestEmulatorAuthorizerCannotDecide(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"authorizer-http-valid.json", "authorizer-rest-token.json", "authorizer-rest-request.json"} {
-		ev := fill(t, name, readEvent(t, name), map[string]string{"KEY": key})
+		ev := testkit.Event(t, name, map[string]string{"KEY": key})
 		body := s.invoke(t, "authorizer", name+" with DynamoDB unreachable", ev)
 		var r struct {
 			ErrorMessage string `json:"errorMessage"`
@@ -709,7 +683,7 @@ func TestEmulatorAuthorizerCannotDecide(t *testing.T) {
 			t.Errorf("%s: %s, want the function error %q", name, body, "authorizer: cannot decide")
 		}
 	}
-	ev := fill(t, "authorizer-http-malformed.json", readEvent(t, "authorizer-http-malformed.json"), nil)
+	ev := testkit.Event(t, "authorizer-http-malformed.json", nil)
 	var deny events.APIGatewayCustomAuthorizerResponse
 	if err := json.Unmarshal(s.invoke(t, "authorizer", "malformed key with DynamoDB unreachable", ev), &deny); err != nil ||
 		len(deny.PolicyDocument.Statement) != 1 || deny.PolicyDocument.Statement[0].Effect != "Deny" {

@@ -98,13 +98,13 @@ func TestEmulatorPerformance(t *testing.T) {
 
 	s := startStack(t, "generate", "authorizer")
 	k := s.generate(t, "Performance")
-	event := fill(t, "authorizer-http-valid.json", readEvent(t, "authorizer-http-valid.json"), map[string]string{"KEY": k.Key})
+	event := testkit.Event(t, "authorizer-http-valid.json", map[string]string{"KEY": k.Key})
 	a := measure(t, s.emu["authorizer"], event)
 	// A fresh authorizer answering a malformed key reads no table: its
 	// first invoke is the process start plus our init (SDK configuration,
 	// the pepper fetch) alone.
 	s2 := startStack(t, "authorizer")
-	m := measure(t, s2.emu["authorizer"], readEvent(t, "authorizer-http-malformed.json"))
+	m := measure(t, s2.emu["authorizer"], testkit.Event(t, "authorizer-http-malformed.json", nil))
 
 	t.Logf("%-36s %12s %12s %8s", "valid key unless noted", "authorizer", "hello-world", "ratio")
 	for _, row := range []struct {

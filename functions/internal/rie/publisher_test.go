@@ -14,6 +14,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
 	"github.com/kudurrustone/apikeys/functions/internal/motoserver"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // publishStack starts the named functions and the publisher, all against
@@ -71,7 +72,7 @@ func TestEmulatorPublisher(t *testing.T) {
 	stream := ddblocal.OpenStream(t, s.table)
 	a := s.generate(t, "Production Integration")
 	b := s.generate(t, "Office Sync Tool")
-	rev := fill(t, "revoke-admin-premier.json", readEvent(t, "revoke-admin-premier.json"), map[string]string{"KEY_ID": a.ID})
+	rev := testkit.Event(t, "revoke-admin-premier.json", map[string]string{"KEY_ID": a.ID})
 	if resp := s.proxy(t, "revoke", "revoke the first key", rev); resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -114,7 +115,7 @@ func TestEmulatorGeneratedEventSurvivesLostAnswer(t *testing.T) {
 	stream := ddblocal.OpenStream(t, s.table)
 
 	proxy.Inject(faults.Fault{Kind: faults.DropAfterForward, Op: "TransactWriteItems", Nth: 1})
-	ev := readEvent(t, "generate-admin-premier.json")
+	ev := testkit.Event(t, "generate-admin-premier.json", nil)
 	var m map[string]any
 	if err := json.Unmarshal(ev, &m); err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func TestEmulatorExpiry(t *testing.T) {
 	s, capture := publishStack(t, "", "generate", "expiry")
 	stream := ddblocal.OpenStream(t, s.table)
 	exp := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Millisecond)
-	ev := readEvent(t, "generate-admin-premier.json")
+	ev := testkit.Event(t, "generate-admin-premier.json", nil)
 	var m map[string]any
 	if err := json.Unmarshal(ev, &m); err != nil {
 		t.Fatal(err)
@@ -198,7 +199,7 @@ func TestEmulatorExpiry(t *testing.T) {
 	s.mu.Unlock()
 
 	for i, want := range []string{`"warned":1`, `"warned":0`} {
-		body := s.invoke(t, "expiry", fmt.Sprintf("scheduled run %d", i+1), readEvent(t, "expiry-scheduled.json"))
+		body := s.invoke(t, "expiry", fmt.Sprintf("scheduled run %d", i+1), testkit.Event(t, "expiry-scheduled.json", nil))
 		if !strings.Contains(string(body), want) {
 			t.Errorf("run %d answered %s, want %s", i+1, body, want)
 		}

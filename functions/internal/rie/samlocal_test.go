@@ -49,7 +49,7 @@ func TestEmulatorSAMLocal(t *testing.T) {
 	withoutClaims := func(t *testing.T, file, bearer string, values map[string]string) []byte {
 		t.Helper()
 		var m map[string]any
-		if err := json.Unmarshal(fill(t, file, readEvent(t, file), values), &m); err != nil {
+		if err := json.Unmarshal(testkit.Event(t, file, values), &m); err != nil {
 			t.Fatal(err)
 		}
 		delete(m["requestContext"].(map[string]any), "authorizer")
@@ -87,7 +87,7 @@ func TestEmulatorSAMLocal(t *testing.T) {
 
 	// The key works with the local pepper.
 	var allow events.APIGatewayCustomAuthorizerResponse
-	ev := fill(t, "authorizer-http-valid.json", readEvent(t, "authorizer-http-valid.json"), map[string]string{"KEY": k.Key})
+	ev := testkit.Event(t, "authorizer-http-valid.json", map[string]string{"KEY": k.Key})
 	if err := json.Unmarshal(s.invoke(t, "authorizer", "sam local: authorize", ev), &allow); err != nil ||
 		len(allow.PolicyDocument.Statement) != 1 || allow.PolicyDocument.Statement[0].Effect != "Allow" {
 		t.Fatalf("authorizer under sam local: %+v %v", allow, err)

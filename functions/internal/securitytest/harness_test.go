@@ -461,21 +461,6 @@ func admin(firm string) map[string]string {
 	return map[string]string{"sub": "admin-of-" + firm, "firmId": firm, "role": "admin", "tier": "premier"}
 }
 
-func withClaims(c map[string]string, kv ...string) map[string]string {
-	out := map[string]string{}
-	for k, v := range c {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "<delete>" {
-			delete(out, kv[i])
-		} else {
-			out[kv[i]] = kv[i+1]
-		}
-	}
-	return out
-}
-
 // request is one call as API Gateway (HTTP API, payload 2.0) delivers it.
 type request struct {
 	method, target, body string

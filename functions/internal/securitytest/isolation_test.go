@@ -12,6 +12,7 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // TestFirmIsolation: an administrator of firm A cannot list, revoke or learn
@@ -196,15 +197,15 @@ func TestPrivilege(t *testing.T) {
 			for _, role := range []string{"member", "viewer", "", "Admin", "ADMIN", " admin", "admin ", "admin\x00",
 				"[admin]", `["admin"]`, "[admin member]", "admin,member", "administrator", "adm", "true", "1", "null", `{"admin":true}`} {
 				for _, r := range routes {
-					got := s.do(on(r, withClaims(adm, "role", role)))
+					got := s.do(on(r, testkit.WithClaims(adm, "role", role)))
 					wantError(t, got, http.StatusForbidden, keyservice.CodeNotFirmAdmin)
 				}
 			}
 			for _, r := range routes {
-				wantError(t, s.do(on(r, withClaims(adm, "role", "<delete>"))), http.StatusForbidden, keyservice.CodeNotFirmAdmin)
+				wantError(t, s.do(on(r, testkit.WithClaims(adm, "role", "<delete>"))), http.StatusForbidden, keyservice.CodeNotFirmAdmin)
 				// The role under another casing of the claim name.
 				for _, name := range []string{"Role", "ROLE", "roles", "cognito:groups"} {
-					got := s.do(on(r, withClaims(adm, "role", "<delete>", name, "admin")))
+					got := s.do(on(r, testkit.WithClaims(adm, "role", "<delete>", name, "admin")))
 					wantError(t, got, http.StatusForbidden, keyservice.CodeNotFirmAdmin)
 				}
 			}
@@ -213,17 +214,17 @@ func TestPrivilege(t *testing.T) {
 		t.Run("non-Premier admin: premier_required on generate only", func(t *testing.T) {
 			s := s.with(t)
 			for _, tier := range []string{"basic", "", "Premier", "PREMIER", " premier", "[premier]", `["premier"]`, "premier,basic", "true"} {
-				c := withClaims(adm, "tier", tier)
+				c := testkit.WithClaims(adm, "tier", tier)
 				wantError(t, s.do(on(routes[2], c)), http.StatusForbidden, keyservice.CodePremierRequired)
 				if r, _ := s.list(c, ""); r.status != http.StatusOK {
 					t.Errorf("tier %q: list %s", tier, r)
 				}
 			}
-			c := withClaims(adm, "tier", "<delete>")
+			c := testkit.WithClaims(adm, "tier", "<delete>")
 			wantError(t, s.do(on(routes[2], c)), http.StatusForbidden, keyservice.CodePremierRequired)
-			c = withClaims(adm, "tier", "<delete>", "Tier", "premier")
+			c = testkit.WithClaims(adm, "tier", "<delete>", "Tier", "premier")
 			wantError(t, s.do(on(routes[2], c)), http.StatusForbidden, keyservice.CodePremierRequired)
-			basic := withClaims(adm, "tier", "basic")
+			basic := testkit.WithClaims(adm, "tier", "basic")
 			if r := s.revoke(basic, k.ID); r.status != http.StatusOK {
 				t.Fatalf("non-Premier admin revokes: %s", r)
 			}
@@ -237,13 +238,13 @@ func TestPrivilege(t *testing.T) {
 			cases := map[string]request{
 				"no authorizer context": {},
 				"empty claims":          {claims: map[string]string{}},
-				"no sub":                {claims: withClaims(adm, "sub", "<delete>")},
-				"empty sub":             {claims: withClaims(adm, "sub", "")},
-				"no firmId":             {claims: withClaims(adm, "firmId", "<delete>")},
-				"empty firmId":          {claims: withClaims(adm, "firmId", "")},
-				"firmId miscased name":  {claims: withClaims(adm, "firmId", "<delete>", "FirmId", firm)},
-				"firmid lower name":     {claims: withClaims(adm, "firmId", "<delete>", "firmid", firm)},
-				"sub miscased name":     {claims: withClaims(adm, "sub", "<delete>", "Sub", "x")},
+				"no sub":                {claims: testkit.WithClaims(adm, "sub", "<delete>")},
+				"empty sub":             {claims: testkit.WithClaims(adm, "sub", "")},
+				"no firmId":             {claims: testkit.WithClaims(adm, "firmId", "<delete>")},
+				"empty firmId":          {claims: testkit.WithClaims(adm, "firmId", "")},
+				"firmId miscased name":  {claims: testkit.WithClaims(adm, "firmId", "<delete>", "FirmId", firm)},
+				"firmid lower name":     {claims: testkit.WithClaims(adm, "firmId", "<delete>", "firmid", firm)},
+				"sub miscased name":     {claims: testkit.WithClaims(adm, "sub", "<delete>", "Sub", "x")},
 				"API key context only":  {lambda: map[string]any{"firmId": firm, "keyId": k.ID, "keyLabel": "x"}},
 				"spoofed proxy header": {headers: map[string]string{
 					"X-GoLambdaProxy-ApiGateway-Context": `{"authorizer":{"jwt":{"claims":{"sub":"x","firmId":"` + firm + `","role":"admin","tier":"premier"}}}}`,
@@ -268,13 +269,13 @@ func TestPrivilege(t *testing.T) {
 			// bbolt a bucket name at 32 KiB) with a 500.
 			long := strings.Repeat("f", 3000)
 			cases := map[string]map[string]string{
-				"firm id of 3000 bytes":  withClaims(adm, "firmId", long),
-				"firm id of 40000 bytes": withClaims(adm, "firmId", strings.Repeat("f", 40000)),
-				"subject of 1 MiB":       withClaims(adm, "sub", strings.Repeat("s", 1<<20)),
-				"firm id with NUL":       withClaims(adm, "firmId", firm+"\x00"),
-				"firm id with newline":   withClaims(adm, "firmId", firm+"\n"),
-				"firm id not UTF-8":      withClaims(adm, "firmId", firm+"\xff"),
-				"subject not UTF-8":      withClaims(adm, "sub", "alice\xff"),
+				"firm id of 3000 bytes":  testkit.WithClaims(adm, "firmId", long),
+				"firm id of 40000 bytes": testkit.WithClaims(adm, "firmId", strings.Repeat("f", 40000)),
+				"subject of 1 MiB":       testkit.WithClaims(adm, "sub", strings.Repeat("s", 1<<20)),
+				"firm id with NUL":       testkit.WithClaims(adm, "firmId", firm+"\x00"),
+				"firm id with newline":   testkit.WithClaims(adm, "firmId", firm+"\n"),
+				"firm id not UTF-8":      testkit.WithClaims(adm, "firmId", firm+"\xff"),
+				"subject not UTF-8":      testkit.WithClaims(adm, "sub", "alice\xff"),
 			}
 			for name, c := range cases {
 				for _, r := range routes {
@@ -292,11 +293,11 @@ func TestPrivilege(t *testing.T) {
 			// is then just another (empty) firm, never the firm whose id it
 			// spells differently.
 			for _, f := range []string{"[" + firm + "]", `["` + firm + `"]`, strings.ToUpper(firm), " " + firm, firm + " "} {
-				r, l := s.list(withClaims(adm, "firmId", f), "")
+				r, l := s.list(testkit.WithClaims(adm, "firmId", f), "")
 				if r.status != http.StatusOK || len(l.Items) != 0 {
 					t.Errorf("firmId %q: %s", f, r)
 				}
-				if r := s.revoke(withClaims(adm, "firmId", f), k.ID); r.status != http.StatusNotFound {
+				if r := s.revoke(testkit.WithClaims(adm, "firmId", f), k.ID); r.status != http.StatusNotFound {
 					t.Errorf("firmId %q revokes %s's key: %s", f, firm, r)
 				}
 			}

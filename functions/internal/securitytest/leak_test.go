@@ -13,6 +13,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
 	"github.com/kudurrustone/apikeys/functions/internal/storetest"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 // TestNoLeak runs a whole key life — generate, use, list, errors (mangled
@@ -130,7 +131,7 @@ func TestNoLeak(t *testing.T) {
 			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"\u202e` + key[4:28] + `"}`},
 			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"` + strings.Repeat(key[4:20], 5) + `"}`},
 			{method: "POST", target: "/v1/api-keys", claims: adm, body: `{"label":"Copy of ` + key + `"}`},
-			{method: "POST", target: "/v1/api-keys", claims: withClaims(adm, "tier", "basic"), body: `{"label":"x"}`},
+			{method: "POST", target: "/v1/api-keys", claims: testkit.WithClaims(adm, "tier", "basic"), body: `{"label":"x"}`},
 			{method: "POST", target: "/v1/api-keys", claims: adm, headers: map[string]string{"Content-Type": "text/" + key}, body: `{"label":"x"}`},
 			{method: "GET", target: "/v1/whoami", headers: map[string]string{"Authorization": "Bearer " + key}},
 			{method: "POST", target: "/v1/whoami", headers: map[string]string{"Authorization": "Bearer " + key}},
@@ -150,7 +151,7 @@ func TestNoLeak(t *testing.T) {
 			{method: "GET", target: "/v1/audit-events", claims: adm},
 			{method: "GET", target: "/v1/audit-events?keyId=" + k.ID, claims: adm},
 			{method: "GET", target: "/v1/audit-events", claims: other},
-			{method: "GET", target: "/v1/api-keys", claims: withClaims(adm, "role", "member"), headers: map[string]string{"Authorization": "Bearer " + key}},
+			{method: "GET", target: "/v1/api-keys", claims: testkit.WithClaims(adm, "role", "member"), headers: map[string]string{"Authorization": "Bearer " + key}},
 			// Another firm's administrator.
 			{method: "POST", target: "/v1/api-keys/" + k.ID + "/revoke", claims: other},
 			{method: "GET", target: "/v1/api-keys", claims: other},

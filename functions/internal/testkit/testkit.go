@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -142,4 +143,44 @@ func LoadPeppers(t testing.TB, src interface {
 		t.Fatal("Peppers returned an empty set")
 	}
 	return set
+}
+
+// Event returns the sample event events/<name> (the ones `sam local invoke`
+// uses) with each {{NAME}} placeholder replaced by values[NAME], or fails
+// the test when the file cannot be read or a placeholder is left unfilled.
+func Event(t testing.TB, name string, values map[string]string) []byte {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for k, v := range values {
+		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
+	}
+	if i := strings.Index(s, "{{"); i >= 0 {
+		t.Fatalf("event %s: placeholder left unfilled at %q", name, s[i:min(len(s), i+20)])
+	}
+	return []byte(s)
+}
+
+// WithClaims returns a copy of claims with kv applied as name, value pairs;
+// the value "<delete>" removes the name.
+func WithClaims(claims map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(claims)+len(kv)/2)
+	for k, v := range claims {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "<delete>" {
+			delete(out, kv[i])
+			continue
+		}
+		out[kv[i]] = kv[i+1]
+	}
+	return out
 }
