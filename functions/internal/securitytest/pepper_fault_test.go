@@ -76,6 +76,14 @@ func TestFailClosedSecretsManager(t *testing.T) {
 	k := issuer.generate(firm, "Issued under v1")
 	ctx := context.Background()
 
+	// smStack is a stack reading its pepper from sm, on a clock of its own
+	// that starts at t0.
+	smStack := func(t *testing.T, sm *smfake.Server) *stack {
+		t.Helper()
+		clock := testkit.NewClock(t0)
+		return newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
+	}
+
 	// checkDown: the authorizer denies (service error, not a plain deny;
 	// Lambda handler on every event kind), generate is 500 internal, and
 	// list and revoke of a fresh key still work.
@@ -122,8 +130,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 		sm := smfake.New(t)
 		sm.SetSecret("pepper", secretV1)
 		sm.FailWith(400, "AccessDeniedException", "User is not authorized to perform secretsmanager:GetSecretValue")
-		clock := testkit.NewClock(t0)
-		s := newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
+		s := smStack(t, sm)
 		checkDown(t, s)
 		sm.Recover()
 		checkUp(t, s)
@@ -133,8 +140,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 		sm := smfake.New(t)
 		for _, bad := range []string{`{"current":"3","1":"` + pepperV1 + `"}`, `not json`, `{"current":"1","1":"short"}`, `{}`} {
 			sm.SetSecret("pepper", bad)
-			clock := testkit.NewClock(t0)
-			s := newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
+			s := smStack(t, sm)
 			checkDown(t, s)
 		}
 	})
@@ -142,8 +148,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 	t.Run("unreachable later: served within grace, denied after", func(t *testing.T) {
 		sm := smfake.New(t)
 		sm.SetSecret("pepper", secretV1)
-		clock := testkit.NewClock(t0)
-		s := newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
+		s := smStack(t, sm)
 		checkUp(t, s)
 		sm.SetUnavailable(true)
 		s.clock.Advance(6 * time.Minute) // past Refresh, within Grace
@@ -158,8 +163,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 	t.Run("pepper version of the key missing", func(t *testing.T) {
 		sm := smfake.New(t)
 		sm.SetSecret("pepper", secretV1)
-		clock := testkit.NewClock(t0)
-		s := newStack(t, env, withPeppers(smSource(t, sm, clock.Now)), withClock(clock))
+		s := smStack(t, sm)
 		checkUp(t, s)
 		// Rotation that wrongly dropped version 1.
 		sm.SetSecret("pepper", `{"current":"2","2":"`+pepperV2+`"}`)

@@ -181,6 +181,19 @@ func checkCred(t testing.TB, what string, got, want keyservice.Credential) {
 	}
 }
 
+// checkStored reads want back by id (GetKey) and by digest
+// (FindCredential) and compares both with it.
+func checkStored(t testing.TB, s keyservice.Store, what string, want keyservice.Key) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.GetKey(ctx, want.FirmID, want.ID)
+	noErr(t, what+": GetKey", err)
+	checkKey(t, what, got, want)
+	cred, err := s.FindCredential(ctx, want.Digest)
+	noErr(t, what+": FindCredential", err)
+	checkCred(t, what+" (credential)", cred, credOf(want))
+}
+
 // checkAudit compares the firm's audit records with want. Records must come
 // oldest first; the order of records at the same instant is the store's.
 func checkAudit(t testing.TB, s keyservice.Store, firm string, want []keyservice.AuditRecord) {

@@ -85,12 +85,7 @@ func testUpdateEachMember(t *testing.T, s keyservice.Store) {
 		}
 		want = st.u.Apply(want)
 		checkKey(t, "UpdateKey "+st.name+" result", got, want)
-		stored, err := s.GetKey(ctx, firm, k.ID)
-		noErr(t, "GetKey", err)
-		checkKey(t, "key after UpdateKey "+st.name, stored, want)
-		cred, err := s.FindCredential(ctx, k.Digest)
-		noErr(t, "FindCredential", err)
-		checkCred(t, "credential after UpdateKey "+st.name, cred, credOf(want))
+		checkStored(t, s, "key after UpdateKey "+st.name, want)
 		if st.changed != nil {
 			audits = append(audits, updateAudit(want, at, "bob", st.changed...))
 		}
@@ -158,12 +153,7 @@ func testRollRoundTrip(t *testing.T, s keyservice.Store) {
 	checkKey(t, "RollKey old", gotOld, wantOld)
 	checkKey(t, "RollKey successor", gotNew, wantNew)
 	for _, k := range []keyservice.Key{wantOld, wantNew} {
-		stored, err := s.GetKey(ctx, firm, k.ID)
-		noErr(t, "GetKey", err)
-		checkKey(t, "stored after roll", stored, k)
-		cred, err := s.FindCredential(ctx, k.Digest)
-		noErr(t, "FindCredential", err)
-		checkCred(t, "credential after roll", cred, credOf(k))
+		checkStored(t, s, "stored after roll", k)
 	}
 	keys, err := s.ListKeys(ctx, firm, "", 10)
 	noErr(t, "ListKeys", err)

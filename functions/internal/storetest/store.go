@@ -57,24 +57,12 @@ func testCreateRoundTrip(t *testing.T, s keyservice.Store) {
 	k.Label = "Büro-Sync „Ärger“ ✓ 日本"
 	k.ExpiresAt = t0.Add(90*24*time.Hour + 456*time.Millisecond)
 	mustCreate(t, s, k, 10)
-
-	got, err := s.GetKey(ctx, firm, k.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "GetKey", got, k)
-
-	cred, err := s.FindCredential(ctx, k.Digest)
-	noErr(t, "FindCredential", err)
-	checkCred(t, "FindCredential", cred, credOf(k))
+	checkStored(t, s, "CreateKey", k)
 
 	// A key without expiry keeps every optional time zero.
 	k2, _ := newKey(t, firm, t0.Add(time.Second))
 	mustCreate(t, s, k2, 10)
-	got2, err := s.GetKey(ctx, firm, k2.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "GetKey (no expiry)", got2, k2)
-	cred2, err := s.FindCredential(ctx, k2.Digest)
-	noErr(t, "FindCredential", err)
-	checkCred(t, "FindCredential (no expiry)", cred2, credOf(k2))
+	checkStored(t, s, "GetKey (no expiry)", k2)
 
 	// Scopes and allowed addresses, in the order given, on key and
 	// credential alike.
@@ -83,12 +71,7 @@ func testCreateRoundTrip(t *testing.T, s keyservice.Store) {
 	k3.AllowedIPs = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
 		netip.MustParsePrefix("10.1.2.3/32")}
 	mustCreate(t, s, k3, 10)
-	got3, err := s.GetKey(ctx, firm, k3.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "GetKey (scopes, allowed addresses)", got3, k3)
-	cred3, err := s.FindCredential(ctx, k3.Digest)
-	noErr(t, "FindCredential", err)
-	checkCred(t, "FindCredential (scopes, allowed addresses)", cred3, credOf(k3))
+	checkStored(t, s, "GetKey (scopes, allowed addresses)", k3)
 
 	// A key without scopes is refused: no key may have none.
 	k4, _ := newKey(t, firm, t0.Add(3*time.Second))
@@ -245,21 +228,14 @@ func testRevoke(t *testing.T, s keyservice.Store) {
 	want.RevokedAt, want.RevokedBy = at, "bob"
 	checkKey(t, "RevokeKey result", got, want)
 
-	stored, err := s.GetKey(ctx, firm, k.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "GetKey after revoke", stored, want)
-	cred, err := s.FindCredential(ctx, k.Digest)
-	noErr(t, "FindCredential", err)
-	checkCred(t, "FindCredential after revoke", cred, credOf(want))
+	checkStored(t, s, "GetKey after revoke", want)
 
 	// Again, later and by someone else: nothing changes, no audit record.
 	later := at.Add(time.Minute)
 	again, err := s.RevokeKey(ctx, firm, k.ID, later, "carol", revokeAudit(k, later, "carol"))
 	noErr(t, "RevokeKey again", err)
 	checkKey(t, "RevokeKey again", again, want)
-	stored, err = s.GetKey(ctx, firm, k.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "GetKey after second revoke", stored, want)
+	checkStored(t, s, "GetKey after second revoke", want)
 	checkAudit(t, s, firm, []keyservice.AuditRecord{generateAudit(k), revokeAudit(k, at, "bob")})
 }
 
@@ -279,12 +255,7 @@ func testRevokeNotFound(t *testing.T, s keyservice.Store) {
 		keyservice.AuditRecord{At: at, Action: keyservice.ActionRevoke, FirmID: other, KeyID: k.ID, Actor: "mallory"})
 	wantErr(t, "RevokeKey of another firm's key", err, keyservice.ErrNotFound)
 	checkAudit(t, s, other, nil)
-	got, err := s.GetKey(ctx, firm, k.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "key after another firm's revoke", got, k)
-	cred, err := s.FindCredential(ctx, k.Digest)
-	noErr(t, "FindCredential", err)
-	checkCred(t, "credential after another firm's revoke", cred, credOf(k))
+	checkStored(t, s, "key after another firm's revoke", k)
 }
 
 func testRevokeReleasesCount(t *testing.T, s keyservice.Store) {
@@ -336,12 +307,7 @@ func testReleaseExpired(t *testing.T, s keyservice.Store) {
 	release(t0.Add(time.Hour), 0) // once only
 
 	// Releasing frees the slot but changes nothing users see.
-	got, err := s.GetKey(ctx, firm, a.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "released key", got, a)
-	cred, err := s.FindCredential(ctx, a.Digest)
-	noErr(t, "FindCredential", err)
-	checkCred(t, "released key's credential", cred, credOf(a))
+	checkStored(t, s, "released key", a)
 	checkAudit(t, s, firm, []keyservice.AuditRecord{generateAudit(a), generateAudit(b), generateAudit(c)})
 
 	mustCreate(t, s, d, 3) // counted now: b, c, d
@@ -349,7 +315,7 @@ func testReleaseExpired(t *testing.T, s keyservice.Store) {
 	wantErr(t, "CreateKey over the limit", s.CreateKey(ctx, e, 3, generateAudit(e)), keyservice.ErrLimitReached)
 
 	// Revoking a released key does not release it twice.
-	_, err = s.RevokeKey(ctx, firm, a.ID, t0.Add(time.Hour), "bob", revokeAudit(a, t0.Add(time.Hour), "bob"))
+	_, err := s.RevokeKey(ctx, firm, a.ID, t0.Add(time.Hour), "bob", revokeAudit(a, t0.Add(time.Hour), "bob"))
 	noErr(t, "RevokeKey of a released key", err)
 	wantErr(t, "CreateKey over the limit", s.CreateKey(ctx, e, 3, generateAudit(e)), keyservice.ErrLimitReached)
 
@@ -397,12 +363,7 @@ func testTouch(t *testing.T, s keyservice.Store) {
 		}
 		want := k
 		want.LastUsedAt, want.LastUsedIP = wantLast, lastIP
-		got, err := s.GetKey(ctx, firm, k.ID)
-		noErr(t, "GetKey", err)
-		checkKey(t, "key after TouchLastUsed", got, want)
-		cred, err := s.FindCredential(ctx, k.Digest)
-		noErr(t, "FindCredential", err)
-		checkCred(t, "credential after TouchLastUsed", cred, credOf(want))
+		checkStored(t, s, "key after TouchLastUsed", want)
 	}
 	t1 := t0.Add(10*time.Second + 7*time.Millisecond)
 	t2 := t1.Add(time.Minute + time.Millisecond)
@@ -465,12 +426,7 @@ func testTouchKeepsRevoke(t *testing.T, s keyservice.Store) {
 	if wrote {
 		want.LastUsedAt = late
 	}
-	got, err := s.GetKey(ctx, firm, k.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "revoked key after touch", got, want)
-	cred, err := s.FindCredential(ctx, k.Digest)
-	noErr(t, "FindCredential", err)
-	checkCred(t, "revoked credential after touch", cred, credOf(want))
+	checkStored(t, s, "revoked key after touch", want)
 }
 
 func testListAudit(t *testing.T, s keyservice.Store) {
@@ -593,12 +549,7 @@ func testConcurrentRevoke(t *testing.T, s keyservice.Store) {
 				i, results[i].RevokedAt, results[i].RevokedBy, results[0].RevokedAt, results[0].RevokedBy)
 		}
 	}
-	stored, err := s.GetKey(ctx, firm, k.ID)
-	noErr(t, "GetKey", err)
-	checkKey(t, "stored key after concurrent revokes", stored, results[0])
-	cred, err := s.FindCredential(ctx, k.Digest)
-	noErr(t, "FindCredential", err)
-	checkCred(t, "credential after concurrent revokes", cred, credOf(results[0]))
+	checkStored(t, s, "stored key after concurrent revokes", results[0])
 	checkAudit(t, s, firm, []keyservice.AuditRecord{
 		generateAudit(k), generateAudit(other), revokeAudit(k, results[0].RevokedAt, results[0].RevokedBy),
 	})
