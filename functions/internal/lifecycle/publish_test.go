@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kudurrustone/apikeys/functions/internal/ddblocal"
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
@@ -180,8 +181,8 @@ func TestPublishFromStream(t *testing.T) {
 		}
 		want[i].Time = got[i].Time
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("received\n%+v\nwant\n%+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("received events (-want +got):\n%s", diff)
 	}
 	if !strings.HasPrefix(k.Hint, "kst_") {
 		t.Errorf("hint %q", k.Hint)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -107,18 +108,6 @@ func (f *fixture) rotate(t *testing.T, token string) {
 	}
 }
 
-func samePeppers(a, b pepper.Document) bool {
-	if !slices.Equal(a.Versions(), b.Versions()) {
-		return false
-	}
-	for v, p := range a.Peppers {
-		if b.Peppers[v] != p {
-			return false
-		}
-	}
-	return true
-}
-
 func TestInitialise(t *testing.T) {
 	f := newFixture(t)
 	created, err := f.rot.Initialise(t.Context(), f.secret)
@@ -138,7 +127,7 @@ func TestInitialise(t *testing.T) {
 			t.Fatalf("Initialise on a secret with a value = %v, %v; want left alone", created, err)
 		}
 	}
-	if again, _ := f.stage(t, rotation.StageCurrent); !samePeppers(again, rotated) || again.Next != rotated.Next {
+	if again, _ := f.stage(t, rotation.StageCurrent); !maps.Equal(again.Peppers, rotated.Peppers) || again.Next != rotated.Next {
 		t.Errorf("Initialise changed a rotated secret: %v, was %v", again, rotated)
 	}
 }
@@ -159,7 +148,7 @@ func TestRotationSteps(t *testing.T) {
 	if pendingID != token {
 		t.Errorf("pending version id %s, want the request token", pendingID)
 	}
-	if cur, id := f.stage(t, rotation.StageCurrent); id != beforeID || !samePeppers(cur, before) {
+	if cur, id := f.stage(t, rotation.StageCurrent); id != beforeID || !maps.Equal(cur.Peppers, before.Peppers) {
 		t.Fatal("createSecret changed the current version")
 	}
 	for v, p := range before.Peppers {
@@ -177,7 +166,7 @@ func TestRotationSteps(t *testing.T) {
 	if err := f.step(t, rotation.StepCreate, token); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := f.stage(t, rotation.StagePending); !samePeppers(again, pending) {
+	if again, _ := f.stage(t, rotation.StagePending); !maps.Equal(again.Peppers, pending.Peppers) {
 		t.Error("a repeated createSecret wrote another value")
 	}
 	for _, s := range []string{rotation.StepSet, rotation.StepTest} {
@@ -190,7 +179,7 @@ func TestRotationSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur, curID := f.stage(t, rotation.StageCurrent)
-	if curID != token || !samePeppers(cur, pending) {
+	if curID != token || !maps.Equal(cur.Peppers, pending.Peppers) {
 		t.Errorf("after finishSecret AWSCURRENT is %s, want the pending version %s", curID, token)
 	}
 	if _, prevID := f.stage(t, "AWSPREVIOUS"); prevID != beforeID {
@@ -316,7 +305,7 @@ func TestCustomResource(t *testing.T) {
 		if a := send(rt, props); a["Status"] != "SUCCESS" {
 			t.Errorf("%s answered %v", rt, a)
 		}
-		if d, id := f.stage(t, rotation.StageCurrent); id != firstID || !samePeppers(d, first) {
+		if d, id := f.stage(t, rotation.StageCurrent); id != firstID || !maps.Equal(d.Peppers, first.Peppers) {
 			t.Errorf("%s changed the secret", rt)
 		}
 	}
