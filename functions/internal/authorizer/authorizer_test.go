@@ -14,6 +14,7 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/authorizer"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
+	"github.com/kudurrustone/apikeys/functions/internal/testkit"
 )
 
 var wantContext = map[string]any{"firmId": firmID, "keyId": keyID, "keyLabel": label, "scopes": "read write"}
@@ -315,15 +316,15 @@ func TestFailuresFailTheInvocation(t *testing.T) {
 			return w.svc
 		}, nil, "error"},
 		{"pepper error", func(w *world) authorizer.Authorizer {
-			return keyservice.New(w.store, peppers{err: errors.New("secret unavailable")}, keyservice.Config{})
+			return keyservice.New(w.store, testkit.Peppers{Err: errors.New("secret unavailable")}, keyservice.Config{})
 		}, nil, "error"},
 		{"empty pepper set", func(w *world) authorizer.Authorizer {
-			return keyservice.New(w.store, peppers{}, keyservice.Config{})
+			return keyservice.New(w.store, testkit.Peppers{}, keyservice.Config{})
 		}, nil, "error"},
 		{"panic in the store", func(w *world) authorizer.Authorizer {
 			// A store without FindCredential: the nil embedded interface panics.
 			s := struct{ keyservice.Store }{}
-			return keyservice.New(s, peppers{set: mustSet(t)}, keyservice.Config{})
+			return keyservice.New(s, testkit.StaticPeppers(t), keyservice.Config{})
 		}, nil, "panic"},
 		{"panic in Authorize", func(*world) authorizer.Authorizer {
 			return authFunc(func(context.Context, string) (keyservice.Principal, error) { panic("boom") })

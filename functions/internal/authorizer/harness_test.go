@@ -48,13 +48,6 @@ func (s *stubStore) TouchLastUsed(context.Context, apikey.Digest, string, string
 	return true, nil
 }
 
-type peppers struct {
-	set apikey.PepperSet
-	err error
-}
-
-func (p peppers) Peppers(context.Context) (apikey.PepperSet, error) { return p.set, p.err }
-
 const (
 	firmID      = "acme"
 	keyID       = "01KQ0000000000000000000000"
@@ -108,7 +101,7 @@ func newWorld(t testing.TB) *world {
 	w.store.creds[p.Hash(w.active)] = keyservice.Credential{FirmID: firmID, KeyID: keyID, Label: label, Scopes: keyservice.AllScopes}
 	w.store.creds[p.Hash(w.revoked)] = keyservice.Credential{FirmID: firmID, KeyID: "01KQ0000000000000000000001", RevokedAt: now.Add(-time.Hour)}
 	w.store.creds[p.Hash(w.expired)] = keyservice.Credential{FirmID: firmID, KeyID: "01KQ0000000000000000000002", ExpiresAt: now.Add(-time.Second)}
-	w.svc = keyservice.New(w.store, peppers{set: set}, keyservice.Config{Now: func() time.Time { return now }, Logger: w.log})
+	w.svc = keyservice.New(w.store, testkit.Peppers{Set: set}, keyservice.Config{Now: func() time.Time { return now }, Logger: w.log})
 	return w
 }
 
@@ -256,13 +249,4 @@ func noKeyInLogs(t testing.TB, logs string, keys ...string) {
 			t.Errorf("a presented key appears in the logs")
 		}
 	}
-}
-
-func mustSet(t testing.TB) apikey.PepperSet {
-	t.Helper()
-	set, err := apikey.NewPepperSet("1", map[string][]byte{"1": []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
 }

@@ -33,7 +33,7 @@ func TestStory(t *testing.T) {
 	t.Cleanup(func() { _ = store.Close() })
 	logs := &testkit.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	svc := keyservice.New(store, peppers{set: mustSet(t)}, keyservice.Config{Logger: log})
+	svc := keyservice.New(store, testkit.StaticPeppers(t), keyservice.Config{Logger: log})
 	api := httpapi.New(svc, identity.DefaultConfig(), log).Mux()
 	authz := authorizer.New(svc, log, authorizer.WithSimpleResponses())
 	admin := map[string]string{"sub": "alice", "firmId": "acme", "role": "admin", "tier": "premier"}

@@ -261,7 +261,7 @@ func TestGenerateErrors(t *testing.T) {
 			}
 		}, status: 409, code: keyservice.CodeKeyLimitReached},
 		// 500
-		{name: "pepper unavailable", body: `{"label":"x"}`, setup: func(e *env) { e.peppers.fail = true }, status: 500, code: keyservice.CodeInternal},
+		{name: "pepper unavailable", body: `{"label":"x"}`, setup: func(e *env) { e.peppers.Err = errors.New("secret unavailable") }, status: 500, code: keyservice.CodeInternal},
 		{name: "store failure", body: `{"label":"x"}`, setup: func(e *env) {
 			e.store.failCreate = func() error { return errors.New("dynamodb: connection refused to table secret-table") }
 		}, status: 500, code: keyservice.CodeInternal},

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,23 +21,10 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-// peppers is a PepperSource whose failure a test can switch on.
-type peppers struct {
-	set  apikey.PepperSet
-	fail bool
-}
-
-func (p *peppers) Peppers(context.Context) (apikey.PepperSet, error) {
-	if p.fail {
-		return apikey.PepperSet{}, errors.New("secret unavailable")
-	}
-	return p.set, nil
-}
-
 type env struct {
 	t       testing.TB
 	store   *faultStore
-	peppers *peppers
+	peppers *testkit.Peppers // set Err to make the secret unavailable
 	clock   *testkit.Clock
 	svc     *keyservice.Service
 	api     *httpapi.API
@@ -70,7 +56,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: openStore(t), peppers: &peppers{set: set}, clock: testkit.NewClock(t0), logs: &testkit.SyncBuffer{}, maxKeys: cfg.maxKeys}
+	e := &env{t: t, store: openStore(t), peppers: &testkit.Peppers{Set: set}, clock: testkit.NewClock(t0), logs: &testkit.SyncBuffer{}, maxKeys: cfg.maxKeys}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = keyservice.New(e.store, e.peppers, keyservice.Config{MaxActiveKeys: cfg.maxKeys, Now: e.clock.Now, Logger: log})
 	e.api = httpapi.New(e.svc, cfg.ident, log, append([]httpapi.Option{httpapi.WithClock(e.clock.Now)}, cfg.apiOpts...)...)

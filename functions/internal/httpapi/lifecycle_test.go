@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -246,7 +247,7 @@ func TestRollErrors(t *testing.T) {
 			e.do(req{method: "POST", target: "/v1/api-keys/" + id + "/roll", claims: adminPremier})
 			return id
 		}, status: 409, code: keyservice.CodeKeyNotActive},
-		{name: "pepper unavailable", setup: func(e *env, id string) string { e.peppers.fail = true; return id }, status: 500, code: keyservice.CodeInternal},
+		{name: "pepper unavailable", setup: func(e *env, id string) string { e.peppers.Err = errors.New("secret unavailable"); return id }, status: 500, code: keyservice.CodeInternal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
