@@ -31,7 +31,7 @@ func main() {
 		fail(err)
 	}
 	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log)
-	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionAuditEvents), log)))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.AuditEvents(), log)))
 }
 
 func fail(err error) {

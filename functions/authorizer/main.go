@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/kudurrustone/apikeys/functions/internal/authorizer"
+	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
 	"github.com/kudurrustone/apikeys/functions/internal/wiring"
 )
@@ -26,7 +27,7 @@ func main() {
 		os.Exit(1)
 	}
 	log := settings.NewLogger(os.Stdout, st.LogLevel)
-	deps, err := wiring.New(context.Background(), st, wiring.Options{Pepper: &pep, WarmUp: true}, log)
+	deps, err := wiring.New(context.Background(), st, wiring.Options{Peppers: pepper.FromSettings(pep, log), WarmUp: true}, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "authorizer:", err)
 		os.Exit(1)

@@ -14,9 +14,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/kudurrustone/apikeys/functions/internal/awsenv"
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
 	"github.com/kudurrustone/apikeys/functions/internal/expiry"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
@@ -29,7 +29,7 @@ func main() {
 		fail(err)
 	}
 	log := settings.NewLogger(os.Stdout, st.LogLevel)
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	awsCfg, err := awsenv.Config(os.Getenv)
 	if err != nil {
 		fail(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/samlocal"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
 	"github.com/kudurrustone/apikeys/functions/internal/wiring"
@@ -28,12 +29,12 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	deps, err := wiring.New(context.Background(), st, wiring.Options{Pepper: &pep}, log)
+	deps, err := wiring.New(context.Background(), st, wiring.Options{Peppers: pepper.FromSettings(pep, log)}, log)
 	if err != nil {
 		fail(err)
 	}
 	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log)
-	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionGenerate), log)))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.Generate(), log)))
 }
 
 func fail(err error) {

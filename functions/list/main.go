@@ -31,7 +31,7 @@ func main() {
 		fail(err)
 	}
 	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log)
-	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionList), log)))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.List(), log)))
 }
 
 func fail(err error) {

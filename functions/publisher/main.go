@@ -5,17 +5,16 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
+	"github.com/kudurrustone/apikeys/functions/internal/awsenv"
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
 	"github.com/kudurrustone/apikeys/functions/internal/eventbus"
 	"github.com/kudurrustone/apikeys/functions/internal/lifecycle"
@@ -31,7 +30,7 @@ func main() {
 	log := settings.NewLogger(os.Stdout, st.LogLevel)
 	// Only DynamoDB (the key of each event) and EventBridge: no pepper, no
 	// service.
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	awsCfg, err := awsenv.Config(os.Getenv)
 	if err != nil {
 		fail(err)
 	}

@@ -37,7 +37,7 @@ func main() {
 	}
 	resetter := authcache.New(deps.AWS, reset, st.SAMLocal, log)
 	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log, httpapi.WithCacheReset(resetter.Reset))
-	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionRevoke), log)))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.Revoke(), log)))
 }
 
 func fail(err error) {

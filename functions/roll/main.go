@@ -15,6 +15,7 @@ import (
 	"github.com/kudurrustone/apikeys/functions/internal/authcache"
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
+	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/samlocal"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
 	"github.com/kudurrustone/apikeys/functions/internal/wiring"
@@ -32,13 +33,13 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	deps, err := wiring.New(context.Background(), st, wiring.Options{Pepper: &pep}, log)
+	deps, err := wiring.New(context.Background(), st, wiring.Options{Peppers: pepper.FromSettings(pep, log)}, log)
 	if err != nil {
 		fail(err)
 	}
 	resetter := authcache.New(deps.AWS, reset, st.SAMLocal, log)
 	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log, httpapi.WithCacheReset(resetter.Reset))
-	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionRoll), log)))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.Roll(), log)))
 }
 
 func fail(err error) {

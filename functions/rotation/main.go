@@ -5,14 +5,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/kudurrustone/apikeys/functions/internal/awsenv"
 	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/rotation"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
@@ -27,9 +26,9 @@ func main() {
 	if err := errors.Join(err1, err2); err != nil {
 		fail(err)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	awsCfg, err := awsenv.Config(os.Getenv)
 	if err != nil {
-		fail(fmt.Errorf("load AWS configuration: %w", err))
+		fail(err)
 	}
 	r, err := rotation.New(pepper.NewClient(awsCfg, pep.Endpoint), rotation.Config{
 		MaxStaleness: pepper.SecretsManagerConfig{Refresh: pep.Refresh, Grace: pep.Grace}.MaxStaleness(),

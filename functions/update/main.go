@@ -37,7 +37,7 @@ func main() {
 	}
 	resetter := authcache.New(deps.AWS, reset, st.SAMLocal, log)
 	api := httpapi.New(deps.Service, identity.ConfigFromEnv(os.Getenv), log, httpapi.WithCacheReset(resetter.Reset))
-	lambda.Start(local.Wrap(httpapi.Proxy(api.Handler(httpapi.FunctionUpdate), log)))
+	lambda.Start(local.Wrap(httpapi.Proxy(api.Update(), log)))
 }
 
 func fail(err error) {

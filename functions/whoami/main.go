@@ -22,5 +22,5 @@ func main() {
 	}
 	log := settings.NewLogger(os.Stdout, level)
 	api := httpapi.New(nil, identity.ConfigFromEnv(os.Getenv), log)
-	lambda.Start(httpapi.Proxy(api.Handler(httpapi.FunctionWhoami), log))
+	lambda.Start(httpapi.Proxy(api.Whoami(), log))
 }

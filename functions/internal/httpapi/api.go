@@ -101,6 +101,46 @@ func New(svc *keyservice.Service, ident identity.Config, log *slog.Logger, opts 
 	return a
 }
 
+// Handler serves only the routes of one function (a Lambda function serves
+// its own routes and nothing else). Any other path answers 404 not_found
+// and another method on its path 405. An unknown function name yields a
+// handler that answers 404 to everything. Handler links every function's
+// handler; a Lambda main calls its own function's method (List, Generate,
+// ...) instead, so that its binary carries only what that route uses.
+func (a *API) Handler(function string) http.Handler {
+	return a.function(function, a.handlerFunc(function))
+}
+
+// List serves GET /v1/api-keys.
+func (a *API) List() http.Handler { return a.function(FunctionList, a.list) }
+
+// Generate serves POST /v1/api-keys.
+func (a *API) Generate() http.Handler { return a.function(FunctionGenerate, a.generate) }
+
+// Update serves PATCH /v1/api-keys/{id}.
+func (a *API) Update() http.Handler { return a.function(FunctionUpdate, a.update) }
+
+// Roll serves POST /v1/api-keys/{id}/roll.
+func (a *API) Roll() http.Handler { return a.function(FunctionRoll, a.roll) }
+
+// Revoke serves POST /v1/api-keys/{id}/revoke.
+func (a *API) Revoke() http.Handler { return a.function(FunctionRevoke, a.revokeKey) }
+
+// AuditEvents serves GET /v1/audit-events.
+func (a *API) AuditEvents() http.Handler { return a.function(FunctionAuditEvents, a.auditEvents) }
+
+// Whoami serves GET and POST /v1/whoami.
+func (a *API) Whoami() http.Handler { return a.function(FunctionWhoami, a.whoami) }
+
+// Mux serves every route of Routes().
+func (a *API) Mux() http.Handler {
+	var routes []handledRoute
+	for _, r := range Routes() {
+		routes = append(routes, handledRoute{r, a.handlerFunc(r.Function)})
+	}
+	return a.serve(routes)
+}
+
 func (a *API) handlerFunc(function string) http.HandlerFunc {
 	switch function {
 	case FunctionList:
@@ -121,30 +161,30 @@ func (a *API) handlerFunc(function string) http.HandlerFunc {
 	return nil
 }
 
-// Handler serves only the route of one function (a Lambda function serves
-// its own route and nothing else). Any other path answers 404 not_found and
-// another method on its path 405. An unknown function name yields a handler
-// that answers 404 to everything.
-func (a *API) Handler(function string) http.Handler {
-	var routes []Route
+// handledRoute is a route with the handler that serves it.
+type handledRoute struct {
+	Route
+	h http.HandlerFunc
+}
+
+// function serves the routes of Routes() that belong to function with h.
+func (a *API) function(function string, h http.HandlerFunc) http.Handler {
+	var routes []handledRoute
 	for _, r := range Routes() {
 		if r.Function == function {
-			routes = append(routes, r)
+			routes = append(routes, handledRoute{r, h})
 		}
 	}
 	return a.serve(routes)
 }
 
-// Mux serves every route of Routes().
-func (a *API) Mux() http.Handler { return a.serve(Routes()) }
-
 // serve builds a router over routes whose every answer, including a
 // mismatch, is the JSON envelope: Go's ServeMux answers a mismatch in plain
 // text, so mismatches never reach its own 404/405 handlers.
-func (a *API) serve(routes []Route) http.Handler {
+func (a *API) serve(routes []handledRoute) http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range routes {
-		mux.Handle(r.Method+" "+r.Path, a.handlerFunc(r.Function))
+		mux.Handle(r.Method+" "+r.Path, r.h)
 	}
 	methods := map[string]bool{}
 	for _, r := range routes {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -50,20 +51,24 @@ var errNull = errors.New("null where a value is required")
 // exactly (json v2's default), invalid UTF-8 refused (the default), and null
 // only where a Field allows it (v2 would otherwise turn null into a zero
 // value, so {"label":null} would pass as an empty label).
-var strictJSON = json.JoinOptions(
-	json.RejectUnknownMembers(true),
-	jsontext.AllowDuplicateNames(false),
-	jsontext.AllowInvalidUTF8(false),
-	json.MatchCaseInsensitiveNames(false),
-	json.WithUnmarshalers(json.UnmarshalFromFunc(func(dec *jsontext.Decoder, v any) error {
-		if dec.PeekKind() == 'n' {
-			if _, ok := v.(nullable); !ok {
-				return errNull
+// They are built on first use, not at package initialisation, so that the
+// functions that decode no body link no JSON v2 at all.
+var strictJSON = sync.OnceValue(func() json.Options {
+	return json.JoinOptions(
+		json.RejectUnknownMembers(true),
+		jsontext.AllowDuplicateNames(false),
+		jsontext.AllowInvalidUTF8(false),
+		json.MatchCaseInsensitiveNames(false),
+		json.WithUnmarshalers(json.UnmarshalFromFunc(func(dec *jsontext.Decoder, v any) error {
+			if dec.PeekKind() == 'n' {
+				if _, ok := v.(nullable); !ok {
+					return errNull
+				}
 			}
-		}
-		return json.SkipFunc
-	})),
-)
+			return json.SkipFunc
+		})),
+	)
+})
 
 // DecodeBody reads the request body into dst, a pointer to a struct whose
 // members carry `json:"name"` tags (use Field for a member that may be
@@ -119,7 +124,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 func unmarshalBody(body []byte, dst any) error {
-	err := json.Unmarshal(body, dst, strictJSON)
+	err := json.Unmarshal(body, dst, strictJSON())
 	if err == nil {
 		return nil
 	}

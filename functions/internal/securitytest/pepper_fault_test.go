@@ -215,7 +215,7 @@ func TestFailClosedSecretsManager(t *testing.T) {
 			t.Fatal(err)
 		}
 		log := settings.NewLogger(logs, st.LogLevel)
-		deps, err := wiring.New(ctx, st, wiring.Options{Pepper: &pep, WarmUp: true}, log)
+		deps, err := wiring.New(ctx, st, wiring.Options{Peppers: pepper.FromSettings(pep, slog.Default()), WarmUp: true}, log)
 		if err != nil {
 			t.Fatalf("wiring.New: %v", err)
 		}

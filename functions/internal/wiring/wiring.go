@@ -11,17 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kudurrustone/apikeys/functions/internal/apikey"
+	"github.com/kudurrustone/apikeys/functions/internal/awsenv"
 	"github.com/kudurrustone/apikeys/functions/internal/ddbstore"
 	"github.com/kudurrustone/apikeys/functions/internal/keyservice"
-	"github.com/kudurrustone/apikeys/functions/internal/pepper"
 	"github.com/kudurrustone/apikeys/functions/internal/settings"
 )
 
@@ -30,16 +30,15 @@ type Deps struct {
 	AWS     aws.Config
 	Store   *ddbstore.Store
 	Service *keyservice.Service
-	// Peppers is the Secrets Manager source, nil for list and revoke and
-	// under sam local's LOCAL_PEPPER.
-	Peppers *pepper.SecretsManager
 }
 
 // Options say what a function needs besides the store.
 type Options struct {
-	// Pepper is set for generate and the authorizer; list and revoke never
-	// hash a key, so they neither read nor may read the pepper secret.
-	Pepper *settings.Pepper
+	// Peppers builds the pepper source from the AWS configuration
+	// (pepper.FromSettings) for generate, roll and the authorizer. It is nil
+	// for the functions that never hash a key: they neither link the
+	// Secrets Manager client nor may read the pepper secret.
+	Peppers func(aws.Config) (keyservice.PepperSource, error)
 	// WarmUp opens the DynamoDB connection during init (one GetItem of a
 	// digest no key has), concurrently with the pepper fetch, so the first
 	// authorization pays for neither.
@@ -50,14 +49,20 @@ type Options struct {
 // inside Lambda's 10-second init phase.
 const InitTimeout = 5 * time.Second
 
-// New builds the SDK clients, the store, the pepper source and the
-// service. A pepper that cannot be loaded now is logged, not fatal: the
-// source retries on the next request, and every request that needs it
-// fails until it succeeds.
+// loader is a pepper source that can be loaded ahead of the first request
+// (*pepper.SecretsManager).
+type loader interface {
+	Load(ctx context.Context) error
+}
+
+// New builds the SDK clients from the Lambda environment (package awsenv),
+// the store, the pepper source and the service. A pepper that cannot be
+// loaded now is logged, not fatal: the source retries on the next request,
+// and every request that needs it fails until it succeeds.
 func New(ctx context.Context, st settings.Store, opts Options, log *slog.Logger) (*Deps, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awsenv.Config(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("wiring: load AWS configuration: %w", err)
+		return nil, fmt.Errorf("wiring: %w", err)
 	}
 	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if st.DynamoDBEndpoint != "" {
@@ -66,22 +71,9 @@ func New(ctx context.Context, st settings.Store, opts Options, log *slog.Logger)
 	})
 	d := &Deps{AWS: awsCfg, Store: ddbstore.New(db, st.TableName)}
 	var peppers keyservice.PepperSource = noPepper{}
-	if p := opts.Pepper; p != nil {
-		if p.Local != "" {
-			set, err := pepper.Parse(p.Local)
-			if err != nil {
-				return nil, fmt.Errorf("wiring: %s: %w", settings.EnvLocalPepper, err)
-			}
-			log.WarnContext(ctx, "using "+settings.EnvLocalPepper+": sam local only")
-			peppers = pepper.Static(set)
-		} else {
-			d.Peppers, err = pepper.NewSecretsManager(pepper.NewClient(awsCfg, p.Endpoint), pepper.SecretsManagerConfig{
-				SecretID: p.SecretID, Refresh: p.Refresh, Grace: p.Grace, Logger: log,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("wiring: %w", err)
-			}
-			peppers = d.Peppers
+	if opts.Peppers != nil {
+		if peppers, err = opts.Peppers(awsCfg); err != nil {
+			return nil, fmt.Errorf("wiring: %w", err)
 		}
 	}
 	d.Service = keyservice.New(d.Store, peppers, keyservice.Config{MaxActiveKeys: st.MaxActiveKeys, Logger: log})
@@ -89,9 +81,9 @@ func New(ctx context.Context, st settings.Store, opts Options, log *slog.Logger)
 	initCtx, cancel := context.WithTimeout(ctx, InitTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	if d.Peppers != nil {
+	if l, ok := peppers.(loader); ok {
 		wg.Go(func() {
-			if err := d.Peppers.Load(initCtx); err != nil {
+			if err := l.Load(initCtx); err != nil {
 				log.WarnContext(ctx, "pepper not loaded during init; it is retried on the next request", "error", err)
 			}
 		})
