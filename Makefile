@@ -68,6 +68,8 @@ HOST_GOARCH := $(shell $(GO) env GOHOSTARCH)
 # our bootstraps' size and the authorizer's init and invoke durations as
 # ratios to it.
 HELLO_PKG   := ./functions/internal/rie/testdata/hello
+# hello-world plus one bare SDK GetItem: the floor of a warm authorization.
+GETITEM_PKG := ./functions/internal/rie/testdata/getitem
 SAM_CONFIG  := infra/samconfig.toml
 SAM_ENV     := infra/local/env.json
 
@@ -85,8 +87,9 @@ build-lambda-%:
 	$(call lambda-build,./functions/$*,$(BUILD_DIR)/$*/bootstrap,$(LAMBDA_GOOS),$(LAMBDA_GOARCH))
 
 .PHONY: build-host
-build-host: $(FUNCTIONS:%=build-host-%) ## build the bootstraps (and hello-world) for this machine into .build/host/ (emulator tests)
+build-host: $(FUNCTIONS:%=build-host-%) ## build the bootstraps (and the hello-world and GetItem baselines) for this machine into .build/host/ (emulator tests)
 	$(call lambda-build,$(HELLO_PKG),$(BUILD_DIR)/host/hello/bootstrap,$(HOST_GOOS),$(HOST_GOARCH))
+	$(call lambda-build,$(GETITEM_PKG),$(BUILD_DIR)/host/getitem/bootstrap,$(HOST_GOOS),$(HOST_GOARCH))
 
 build-host-%:
 	$(call lambda-build,./functions/$*,$(BUILD_DIR)/host/$*/bootstrap,$(HOST_GOOS),$(HOST_GOARCH))

@@ -121,11 +121,11 @@ var (
 )
 
 // loadPackages lists, once, every package under functions/ (and the
-// hello-world) with its dependencies, as the Lambda build sees them.
+// hello-world and GetItem baselines) with their dependencies, as the Lambda build sees them.
 func loadPackages(root string) (map[string]goPackage, error) {
 	pkgsOnce.Do(func() {
 		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc",
-			"-json=ImportPath,Dir,GoFiles,Deps,Module", "./functions/...", "./functions/internal/rie/testdata/hello")
+			"-json=ImportPath,Dir,GoFiles,Deps,Module", "./functions/...", "./functions/internal/rie/testdata/hello", "./functions/internal/rie/testdata/getitem")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 		var stderr bytes.Buffer

@@ -80,12 +80,17 @@ func New(ctx context.Context, st settings.Store, opts Options, log *slog.Logger)
 
 	initCtx, cancel := context.WithTimeout(ctx, InitTimeout)
 	defer cancel()
+	// Each round trip's duration is logged once per cold start, for the
+	// on-call and for make bench's account of the cold start.
 	var wg sync.WaitGroup
+	var pepperMs, warmUpMs float64
+	start := time.Now()
 	if l, ok := peppers.(loader); ok {
 		wg.Go(func() {
 			if err := l.Load(initCtx); err != nil {
 				log.WarnContext(ctx, "pepper not loaded during init; it is retried on the next request", "error", err)
 			}
+			pepperMs = msSince(start)
 		})
 	}
 	if opts.WarmUp {
@@ -93,10 +98,19 @@ func New(ctx context.Context, st settings.Store, opts Options, log *slog.Logger)
 			if _, err := d.Store.FindCredential(initCtx, apikey.Digest{}); err != nil && !errors.Is(err, keyservice.ErrNotFound) {
 				log.WarnContext(ctx, "DynamoDB warm-up failed; the first request opens the connection", "error", err)
 			}
+			warmUpMs = msSince(start)
 		})
 	}
 	wg.Wait()
+	if pepperMs > 0 || warmUpMs > 0 {
+		log.InfoContext(ctx, "init round trips done", "pepperLoadMs", pepperMs, "dynamodbWarmUpMs", warmUpMs)
+	}
 	return d, nil
+}
+
+// msSince is the time since t in milliseconds, to 0.01 ms.
+func msSince(t time.Time) float64 {
+	return float64(time.Since(t).Microseconds()/10) / 100
 }
 
 // errNoPepper is what list's and revoke's service gets if it ever asks for
