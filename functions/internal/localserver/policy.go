@@ -34,18 +34,26 @@ type iamStatement struct {
 type stringSet []string
 
 func (s *stringSet) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*s = stringSet{one}
+	// A list starts with '[' (std hands over the value without leading
+	// space); anything else must be one string. Choosing first spares a
+	// failed decode, and its error, on every list.
+	if len(b) > 0 && b[0] == '[' {
+		var many []string
+		if err := json.Unmarshal(b, &many); err != nil {
+			return errNotStrings
+		}
+		*s = many
 		return nil
 	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("not a string or a list of strings")
+	var one string
+	if err := json.Unmarshal(b, &one); err != nil {
+		return errNotStrings
 	}
-	*s = many
+	*s = stringSet{one}
 	return nil
 }
+
+var errNotStrings = errors.New("not a string or a list of strings")
 
 // allows evaluates the policy for calling the route whose ARN is arn
 // (arn:aws:execute-api:region:account:api/stage/METHOD/path) the way API
