@@ -238,16 +238,16 @@ func (g *gateway) lambdaAuthorize(w http.ResponseWriter, r *http.Request, ev *ev
 // invokeAuthorizer sends the event through the authorizer's Lambda entry
 // point, JSON in and JSON out, as the runtime would.
 func (g *gateway) invokeAuthorizer(ctx context.Context, in events.APIGatewayV2CustomAuthorizerV2Request) (authorizerAnswer, error) {
-	var out authorizerAnswer
 	payload, err := json.Marshal(in)
 	if err != nil {
-		return out, fmt.Errorf("encode authorizer event: %w", err)
+		return authorizerAnswer{}, fmt.Errorf("encode authorizer event: %w", err)
 	}
 	answer, err := g.authorizer.Invoke(ctx, payload)
 	if err != nil {
-		return out, fmt.Errorf("invoke authorizer: %w", err)
+		return authorizerAnswer{}, fmt.Errorf("invoke authorizer: %w", err)
 	}
-	if err := json.Unmarshal(answer, &out); err != nil {
+	out, err := decodeAnswer(answer)
+	if err != nil {
 		return out, fmt.Errorf("decode authorizer answer: %w", err)
 	}
 	if out.PolicyDocument == nil && out.IsAuthorized == nil {

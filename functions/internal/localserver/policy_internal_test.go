@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
 )
@@ -27,7 +29,7 @@ func TestPolicyEvaluation(t *testing.T) {
 	const stage = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/$default"
 	doc := func(statements ...string) *iamPolicy {
 		var p iamPolicy
-		if err := json.Unmarshal([]byte(`{"Version":"2012-10-17","Statement":[`+strings.Join(statements, ",")+`]}`), &p); err != nil {
+		if err := jsonv2.Unmarshal([]byte(`{"Version":"2012-10-17","Statement":[`+strings.Join(statements, ",")+`]}`), &p); err != nil {
 			t.Fatal(err)
 		}
 		return &p

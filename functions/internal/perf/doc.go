@@ -1,4 +1,4 @@
-// Package perf measures the authorizer against its physical floor (`make
+// Package perf measures the functions at the Lambda level (`make
 // bench`): every figure is measured in the same run as its baseline and
 // printed beside it with the ratio, in one table (BenchmarkTable).
 //
