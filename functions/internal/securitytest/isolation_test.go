@@ -83,6 +83,52 @@ func TestFirmIsolation(t *testing.T) {
 			}
 		})
 
+		t.Run("edit, roll and a key's audit trail of B's keys answer as for a missing id", func(t *testing.T) {
+			s := s.with(t)
+			const missingID = "01KQZZZZZZZZZZZZZZZZZZZZZZ"
+			calls := []struct {
+				name    string
+				request func(id string) request
+			}{
+				{"edit", func(id string) request {
+					return request{method: "PATCH", target: "/v1/api-keys/" + id, body: `{"label":"taken over"}`, claims: a}
+				}},
+				{"roll", func(id string) request {
+					return request{method: "POST", target: "/v1/api-keys/" + id + "/roll", body: `{"gracePeriodSeconds":0}`, claims: a}
+				}},
+				{"audit trail", func(id string) request {
+					return request{method: "GET", target: "/v1/audit-events?keyId=" + id, claims: a}
+				}},
+			}
+			for _, c := range calls {
+				missing := s.do(c.request(missingID))
+				if c.name != "audit trail" {
+					wantError(t, missing, http.StatusNotFound, keyservice.CodeNotFound)
+				}
+				for _, k := range bKeys {
+					r := s.do(c.request(k.ID))
+					if r.status != missing.status || !bytes.Equal(r.body, missing.body) {
+						t.Errorf("%s of B's key %s answers %s, a missing id %s", c.name, k.ID, r, missing)
+					}
+					noBData(t, c.name, r)
+				}
+			}
+			// B's keys are untouched: same labels, the active ones still
+			// active, and no new key for A.
+			_, l := s.list(b, "status=all")
+			if len(l.Items) != len(bKeys) {
+				t.Fatalf("B's keys after A's attempts: %+v", l.Items)
+			}
+			for _, k := range l.Items {
+				if k.Label == "taken over" {
+					t.Errorf("A relabelled B's key: %+v", k)
+				}
+			}
+			if _, la := s.list(a, "status=all"); len(la.Items) != 1 {
+				t.Errorf("A's keys after rolling B's: %+v", la.Items)
+			}
+		})
+
 		t.Run("cursor from B's listing is refused", func(t *testing.T) {
 			s := s.with(t)
 			for _, status := range []string{"", "status=all", "status=active"} {
