@@ -17,11 +17,21 @@ func httpEvent(tb testing.TB, key string) []byte {
 
 // allowed reports whether an authorizer answer allows: an IAM policy whose
 // statement allows.
-func allowed(out []byte) bool {
+func allowed(out []byte) bool { return effect(out) == "Allow" }
+
+// denied reports whether an authorizer answer is an explicit Deny policy.
+func denied(out []byte) bool { return effect(out) == "Deny" }
+
+// effect is the Effect of an authorizer answer's one policy statement, ""
+// when the answer is not such a policy.
+func effect(out []byte) string {
 	var v struct {
 		PolicyDocument struct {
 			Statement []struct{ Effect string }
 		} `json:"policyDocument"`
 	}
-	return json.Unmarshal(out, &v) == nil && len(v.PolicyDocument.Statement) == 1 && v.PolicyDocument.Statement[0].Effect == "Allow"
+	if json.Unmarshal(out, &v) != nil || len(v.PolicyDocument.Statement) != 1 {
+		return ""
+	}
+	return v.PolicyDocument.Statement[0].Effect
 }

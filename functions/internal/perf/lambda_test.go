@@ -105,7 +105,10 @@ func newLambdaStack(tb testing.TB) *lambdaStack {
 	}}
 }
 
-func invoke(tb testing.TB, e *rie.Emulator, payload []byte) rie.Report {
+// invoke invokes e with payload and fails unless ok accepts the answer, so
+// that no figure times a call that did something else than its row says
+// (a denied key, an item not found, a failed invocation).
+func invoke(tb testing.TB, e *rie.Emulator, payload []byte, ok func(answer []byte) bool) rie.Report {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -113,7 +116,29 @@ func invoke(tb testing.TB, e *rie.Emulator, payload []byte) rie.Report {
 	if err != nil || status != http.StatusOK {
 		tb.Fatalf("%s: %d %s %v", e.Name, status, body, err)
 	}
+	if !ok(body) {
+		tb.Fatalf("%s: unexpected answer %.300s", e.Name, body)
+	}
 	return rep
+}
+
+// anyAnswer accepts hello-world's answer, whatever it is.
+func anyAnswer([]byte) bool { return true }
+
+// found reports whether the getitem baseline found its item.
+func found(answer []byte) bool {
+	var v struct {
+		Found bool `json:"found"`
+	}
+	return json.Unmarshal(answer, &v) == nil && v.Found
+}
+
+// subject is a function under the emulator, the event it gets and what its
+// answer must be.
+type subject struct {
+	e       *rie.Emulator
+	payload []byte
+	ok      func(answer []byte) bool
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -129,10 +154,10 @@ func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecon
 // invoke's Duration, which waits for the runtime's first /next, so it holds
 // everything main does before lambda.Start (for us: the SDK configuration
 // and the pepper fetch) and a trivial invoke.
-func coldStart(tb testing.TB, name, bootstrap string, env map[string]string, payload []byte) (time.Duration, *rie.Emulator) {
+func coldStart(tb testing.TB, name, bootstrap string, env map[string]string, payload []byte, ok func([]byte) bool) (time.Duration, *rie.Emulator) {
 	tb.Helper()
 	e := rie.Start(tb, name, bootstrap, env)
-	rep := invoke(tb, e, payload)
+	rep := invoke(tb, e, payload, ok)
 	if rep.Init <= 0 {
 		tb.Fatalf("%s: the first invoke has no Init Duration", name)
 	}
@@ -160,18 +185,18 @@ func initRoundTrips(tb testing.TB, e *rie.Emulator) (pepper, warmUp time.Duratio
 // warmMedians invokes each emulator once cold, then warmInvokes times in
 // turn (so each sees the same idle gaps and machine load), and returns
 // each one's median REPORT Duration.
-func warmMedians(tb testing.TB, es []*rie.Emulator, payloads [][]byte) []time.Duration {
+func warmMedians(tb testing.TB, subjects []subject) []time.Duration {
 	tb.Helper()
-	ds := make([][]time.Duration, len(es))
-	for i, e := range es {
-		invoke(tb, e, payloads[i]) // cold
+	ds := make([][]time.Duration, len(subjects))
+	for _, s := range subjects {
+		invoke(tb, s.e, s.payload, s.ok) // cold
 	}
 	for range warmInvokes {
-		for i, e := range es {
-			ds[i] = append(ds[i], invoke(tb, e, payloads[i]).Duration)
+		for i, s := range subjects {
+			ds[i] = append(ds[i], invoke(tb, s.e, s.payload, s.ok).Duration)
 		}
 	}
-	out := make([]time.Duration, len(es))
+	out := make([]time.Duration, len(subjects))
 	for i := range ds {
 		out[i] = median(ds[i])
 	}
@@ -196,17 +221,17 @@ func lambdaRows(tb testing.TB, tightGetItemMs float64) []row {
 
 	var hInit, gInit, aInit, peppers, warmUps []time.Duration
 	for range coldStarts {
-		h, _ := coldStart(tb, "hello", hello, helloEnv, helloEvent)
-		g, _ := coldStart(tb, "getitem", getItem, s.env, s.getItem)
-		a, e := coldStart(tb, "authorizer", auth, s.env, malformed)
+		h, _ := coldStart(tb, "hello", hello, helloEnv, helloEvent, anyAnswer)
+		g, _ := coldStart(tb, "getitem", getItem, s.env, s.getItem, found)
+		a, e := coldStart(tb, "authorizer", auth, s.env, malformed, denied)
 		p, w := initRoundTrips(tb, e)
 		hInit, gInit, aInit, peppers, warmUps = append(hInit, h), append(gInit, g), append(aInit, a), append(peppers, p), append(warmUps, w)
 	}
-	w := warmMedians(tb, []*rie.Emulator{
-		rie.Start(tb, "hello", hello, helloEnv),
-		rie.Start(tb, "getitem", getItem, s.env),
-		rie.Start(tb, "authorizer", auth, s.env),
-	}, [][]byte{helloEvent, s.getItem, valid})
+	w := warmMedians(tb, []subject{
+		{rie.Start(tb, "hello", hello, helloEnv), helloEvent, anyAnswer},
+		{rie.Start(tb, "getitem", getItem, s.env), s.getItem, found},
+		{rie.Start(tb, "authorizer", auth, s.env), valid, allowed},
+	})
 	hWarm, gWarm, aWarm := w[0], w[1], w[2]
 	return []row{
 		{name: fmt.Sprintf("Lambda cold start under the emulator (median of %d)", coldStarts), ours: msOf(median(aInit)), base: msOf(median(hInit)),
@@ -226,4 +251,18 @@ func lambdaRows(tb testing.TB, tightGetItemMs float64) []row {
 			unit: "ms", baseName: "bare GetItem in process",
 			note: "the in-process GetItem runs back to back on a busy connection; under the emulator each invoke first wakes idle processes"},
 	}
+}
+
+// TestLambdaSubjects: the functions make bench times under the emulator
+// answer as its rows say: the bare GetItem baseline finds the credential
+// item the authorizer reads, and the authorizer denies the malformed key of
+// the cold-start row and allows the valid key of the warm row.
+func TestLambdaSubjects(t *testing.T) {
+	s := newLambdaStack(t)
+	getItem := rie.Start(t, "getitem", rie.Bootstrap(t, "getitem", getItemPkg), s.env)
+	auth := rie.Start(t, "authorizer", rie.Bootstrap(t, "authorizer", "./functions/authorizer"), s.env)
+	invoke(t, getItem, s.getItem, found)
+	invoke(t, getItem, []byte(`{"pk":"CRED#00","sk":"CRED"}`), func(b []byte) bool { return !found(b) })
+	invoke(t, auth, testkit.Event(t, "authorizer-http-malformed.json", nil), denied)
+	invoke(t, auth, httpEvent(t, s.plain), allowed)
 }
