@@ -53,6 +53,8 @@ func TestEachFunctionLinksOnlyWhatItUses(t *testing.T) {
 		{"roll", []string{mod + "authorizer"}},
 		{"auditevents", []string{sdkService + "apigatewayv2", sdkService + "secretsmanager", mod + "pepper",
 			mod + "authcache", mod + "authorizer"}},
+		{"rotation", []string{sdkService + "dynamodb", sdkService + "apigatewayv2", sdkService + "eventbridge", jwt,
+			mod + "wiring", mod + "ddbstore", mod + "samlocal", mod + "admintoken", mod + "authorizer", mod + "authcache", mod + "httpapi"}},
 	}
 	root, err := testkit.RepoRoot()
 	if err != nil {
