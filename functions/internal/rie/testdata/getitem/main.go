@@ -1,21 +1,23 @@
 // Command getitem is the floor of a warm authorization at the Lambda level:
 // hello-world plus one bare SDK GetItem (strongly consistent) of the item
-// the event names, with the same client setup as our functions (static
-// credentials from the environment, DYNAMODB_ENDPOINT). make bench runs it
-// under the emulator beside the authorizer, so the GetItem pays the same
-// idle-process and connection costs the authorizer's does.
+// the event names, with the same client setup as our functions (package
+// awsenv, DYNAMODB_ENDPOINT). make bench runs it under the emulator beside
+// the authorizer, so the GetItem pays the same idle-process and connection
+// costs the authorizer's does.
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kudurrustone/apikeys/functions/internal/awsenv"
 )
 
 type request struct {
@@ -28,8 +30,11 @@ type response struct {
 }
 
 func main() {
-	cfg := aws.Config{Region: os.Getenv("AWS_REGION"), Credentials: credentials.NewStaticCredentialsProvider(
-		os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN"))}
+	cfg, err := awsenv.Config(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "getitem:", err)
+		os.Exit(1)
+	}
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" {
 			o.BaseEndpoint = aws.String(ep)
