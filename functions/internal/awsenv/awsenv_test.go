@@ -49,8 +49,9 @@ func TestConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if creds.AccessKeyID != tt.wantKey || creds.SessionToken != tt.wantToken {
-				t.Errorf("credentials = %q/%q, want %q/%q", creds.AccessKeyID, creds.SessionToken, tt.wantKey, tt.wantToken)
+			if creds.AccessKeyID != tt.wantKey || creds.SecretAccessKey != tt.env["AWS_SECRET_ACCESS_KEY"] || creds.SessionToken != tt.wantToken {
+				t.Errorf("credentials = %q/%q/%q, want %q/%q/%q", creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken,
+					tt.wantKey, tt.env["AWS_SECRET_ACCESS_KEY"], tt.wantToken)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kudurrustone/apikeys/functions/internal/httpapi"
 	"github.com/kudurrustone/apikeys/functions/internal/identity"
@@ -86,6 +87,47 @@ func TestPolicyEvaluation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.policy.allows(tt.arn); got != tt.want {
 				t.Fatalf("allows(%s) = %v, want %v", tt.arn, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDecodeAnswer: a statement's Action and Resource are read as a string
+// or a list of strings; anything else (a number, an object, null, a list
+// holding a non-string) makes the answer unreadable, which the gateway
+// answers 500, never as an allow.
+func TestDecodeAnswer(t *testing.T) {
+	answer := func(action string) []byte {
+		return []byte(`{"principalId":"k","policyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":` +
+			action + `,"Resource":"*"}]}}`)
+	}
+	tests := []struct {
+		name   string
+		action string
+		want   stringSet // nil: an error
+	}{
+		{"string", `"execute-api:Invoke"`, stringSet{"execute-api:Invoke"}},
+		{"list", `["execute-api:Invoke","execute-api:*"]`, stringSet{"execute-api:Invoke", "execute-api:*"}},
+		{"empty list", `[]`, stringSet{}},
+		{"number", `5`, nil},
+		{"object", `{"a":"b"}`, nil},
+		{"null", `null`, nil},
+		{"list with a number", `["execute-api:Invoke",5]`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeAnswer(answer(tt.action))
+			if tt.want == nil {
+				if err == nil {
+					t.Fatalf("decoded %+v, want an error", got.PolicyDocument)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got.PolicyDocument.Statement[0].Action); diff != "" {
+				t.Errorf("Action (-want +got):\n%s", diff)
 			}
 		})
 	}
