@@ -3,8 +3,8 @@
 // shared-configuration loader (package config). That loader also links the
 // STS, SSO, SSO OIDC, sign-in and IMDS clients and the container and
 // process credential providers, none of which a Go function on Lambda
-// uses; they took about 1.9 MiB (a fifth) of each bootstrap and added their package
-// initialisation to every cold start.
+// uses; they took about 1.9 MiB (a fifth) of each bootstrap and added
+// their package initialisation to every cold start.
 //
 // Source: "Defined runtime environment variables" in the AWS Lambda
 // Developer Guide: AWS_REGION, and the execution role's credentials in

@@ -85,7 +85,8 @@ func New(ctx context.Context, st settings.Store, opts Options, log *slog.Logger)
 	var wg sync.WaitGroup
 	var pepperMs, warmUpMs float64
 	start := time.Now()
-	if l, ok := peppers.(loader); ok {
+	l, loads := peppers.(loader)
+	if loads {
 		wg.Go(func() {
 			if err := l.Load(initCtx); err != nil {
 				log.WarnContext(ctx, "pepper not loaded during init; it is retried on the next request", "error", err)
@@ -102,8 +103,17 @@ func New(ctx context.Context, st settings.Store, opts Options, log *slog.Logger)
 		})
 	}
 	wg.Wait()
-	if pepperMs > 0 || warmUpMs > 0 {
-		log.InfoContext(ctx, "init round trips done", "pepperLoadMs", pepperMs, "dynamodbWarmUpMs", warmUpMs)
+	// Only the round trips made: generate and roll load the pepper but make
+	// no warm-up, and a 0 would read as one that took no time.
+	var took []any
+	if loads {
+		took = append(took, "pepperLoadMs", pepperMs)
+	}
+	if opts.WarmUp {
+		took = append(took, "dynamodbWarmUpMs", warmUpMs)
+	}
+	if len(took) > 0 {
+		log.InfoContext(ctx, "init round trips done", took...)
 	}
 	return d, nil
 }
