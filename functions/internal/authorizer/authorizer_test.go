@@ -1,6 +1,7 @@
 package authorizer_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -539,6 +540,9 @@ func TestOddMembersDecideAsTheStandardParser(t *testing.T) {
 		{"routeArn a number", with(func(ev map[string]any) { ev["routeArn"] = 1 }), false},
 		{"requestId a number", with(func(ev map[string]any) { rc(ev)["requestId"] = 1 }), false},
 		{"headers an array", with(func(ev map[string]any) { ev["headers"] = []string{"Bearer " + w.active} }), false},
+		// A stray Latin-1 byte in a header the decision does not read
+		// leaves a valid key allowed.
+		{"invalid UTF-8 in another header", bytes.Replace(with(func(map[string]any) {}), []byte(`"headers":{`), []byte("\"headers\":{\"user-agent\":\"caf\xe9\","), 1), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 
 // TestDecodeEventAgreesWithEncodingJSON holds the event decoder (JSON v2)
 // to the standard library's encoding/json on the same struct: where both
-// accept an event they read the same values, and where they differ it is
-// JSON v2 that refuses (a duplicate member, invalid UTF-8, a member name
-// API Gateway does not spell that way), which the authorizer turns into a
-// deny. Members the decision does not read never change it, whatever their
+// accept an event they read the same values (invalid UTF-8 becomes U+FFFD
+// in both), and where they differ it is JSON v2 that refuses (a duplicate
+// member, a member name API Gateway does not spell that way), which the
+// authorizer turns into a deny. Members the decision does not read never change it, whatever their
 // type.
 func TestDecodeEventAgreesWithEncodingJSON(t *testing.T) {
 	valid := `"version":"2.0","type":"REQUEST","routeArn":"arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/$default/GET/v1/whoami","headers":{"authorization":"Bearer k"},"requestContext":{"requestId":"r","timeEpoch":1795608000000}`
@@ -35,13 +35,16 @@ func TestDecodeEventAgreesWithEncodingJSON(t *testing.T) {
 		{"TOKEN", `{"type":"TOKEN","authorizationToken":"Bearer k","methodArn":"arn:aws:execute-api:a:b:c/d/GET/"}`, false},
 		{"REQUEST with multiValueHeaders", `{"type":"REQUEST","methodArn":"m","headers":{"Authorization":"Bearer k"},"multiValueHeaders":{"Authorization":["Bearer k"]}}`, false},
 
-		// Duplicates and invalid UTF-8: encoding/json takes the last member
-		// or replaces the bytes; JSON v2 refuses the event.
+		// Invalid UTF-8: both replace the bytes with U+FFFD.
+		{"invalid UTF-8 in a header name", "{\"version\":\"2.0\",\"type\":\"REQUEST\",\"headers\":{\"\xffauthorization\":\"Bearer k\"}}", false},
+		{"invalid UTF-8 in a value", "{\"version\":\"2.0\",\"type\":\"REQUEST\",\"headers\":{\"authorization\":\"Bearer \xff\"}}", false},
+		{"invalid UTF-8 in another header", "{\"version\":\"2.0\",\"type\":\"REQUEST\",\"headers\":{\"authorization\":\"Bearer k\",\"user-agent\":\"caf\xe9\"}}", false},
+
+		// Duplicates: encoding/json takes the last member; JSON v2 refuses
+		// the event.
 		{"duplicate header", `{"version":"2.0","type":"REQUEST","headers":{"authorization":"Bearer a","authorization":"Bearer b"}}`, true},
 		{"duplicate version", `{"version":"1.0","version":"2.0","type":"REQUEST"}`, true},
 		{"duplicate token", `{"type":"TOKEN","authorizationToken":"Bearer a","authorizationToken":"Bearer b","methodArn":"m"}`, true},
-		{"invalid UTF-8 in a header name", "{\"version\":\"2.0\",\"type\":\"REQUEST\",\"headers\":{\"\xffauthorization\":\"Bearer k\"}}", true},
-		{"invalid UTF-8 in a value", "{\"version\":\"2.0\",\"type\":\"REQUEST\",\"headers\":{\"authorization\":\"Bearer \xff\"}}", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
