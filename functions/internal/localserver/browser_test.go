@@ -646,6 +646,18 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	b.state("phone-list")
+	// The activity view at 375 px: no sideways scrolling, each event's
+	// action and time in view.
+	b.do("open Activity at 375 px", chromedp.Click(chromedp.ID("open-activity")),
+		chromedp.WaitVisible(chromedp.ID("view-activity")), chromedp.WaitNotVisible(chromedp.ID("activity-loading")))
+	b.phoneChecks("activity")
+	if !b.eval(`(() => { const rows = [...document.querySelectorAll('#activity-body tr')];
+		return rows.length > 0 && rows.every(r => { const b = r.getBoundingClientRect(); return b.width > 0 && b.left >= 0 && b.right <= window.innerWidth; }); })()`) {
+		t.Error("at 375 px an activity row is outside the viewport")
+	}
+	b.state("phone-activity")
+	b.do("Back to the list", chromedp.Evaluate[chromedp.Void](`history.back()`),
+		chromedp.WaitVisible(chromedp.ID("view-keys")), chromedp.WaitNotVisible(chromedp.ID("keys-loading")))
 	// An expiry within a week shows as "Expires in N days" on the list.
 	phoneKey := b.generateInBrowser("Phone Integration", setDateInDays("new-expires", 3))
 	b.phoneChecks("reveal")

@@ -628,6 +628,18 @@
     return null;
   }
 
+  // The server's messages name the API's members; the form's labels are
+  // what the user sees.
+  function inFormWords(message) {
+    return (message || '')
+      .replace(/^allowedIps entries must be IPv4 or IPv6 addresses or CIDR blocks/, 'Each allowed address must be an IPv4 or IPv6 address or a CIDR block')
+      .replace(/\ballowedIps holds\b/g, 'Allowed addresses hold')
+      .replace(/\ballowedIps\b/g, 'Allowed addresses')
+      .replace(/\bexpiresAt\b/g, 'Expiry')
+      .replace(/^scopes\b/, 'Access')
+      .replace(/\bgracePeriodSeconds\b/g, 'Grace period');
+  }
+
   // Show a server refusal next to its field (prefix: "new", "edit").
   function showServerError(prefix, err) {
     if (err.code === 'unauthorized') {
@@ -637,9 +649,10 @@
     const field = fieldOf(err);
     const id = field === 'scopes' ? prefix + '-scopes' : field ? prefix + '-' + field : null;
     if (id && $(id + '-error')) {
-      const control = fieldError(id, err.message);
+      const message = inFormWords(err.message);
+      const control = fieldError(id, message);
       control.focus();
-      alertError('Please check the form: ' + err.message);
+      alertError('Please check the form: ' + message);
     } else {
       formError(prefix, describeError(err));
       alertError(describeError(err));
