@@ -22,8 +22,8 @@ import (
 )
 
 // functionNames are the deployed functions, each a folder under functions/
-// and under .build/ (linux/arm64, make build) and .build/host/ (make
-// build-host). "hello" is the hello-world baseline of package rie.
+// and, built for Lambda, under .build/ (linux/arm64, make build). "hello"
+// is the hello-world baseline of package rie.
 var functionNames = []string{"authorizer", "list", "generate", "update", "roll", "revoke", "auditevents", "whoami", "rotation", "publisher", "expiry"}
 
 const (
