@@ -94,19 +94,35 @@ func testUpdateEachMember(t *testing.T, s keyservice.Store) {
 	assertFree(t, s, firm, 10, 9) // an update never changes the count
 }
 
-func testUpdateNotActive(t *testing.T, s keyservice.Store) {
-	ctx := context.Background()
-	firm, other := NewFirmID(t), NewFirmID(t)
-	t0 := baseTime()
-	revoked, _ := newKey(t, firm, t0)
-	expired, _ := newKey(t, firm, t0)
-	expired.ExpiresAt = t0.Add(time.Minute)
-	live, _ := newKey(t, firm, t0)
-	for _, k := range []keyservice.Key{revoked, expired, live} {
+// notActive is the set-up of the not-active cases of update and roll: in
+// firm, a key revoked at t0 by bob, a key that expires at t0 plus a minute
+// and an active one; other is a firm with no keys.
+type notActive struct {
+	firm, other             string
+	t0                      time.Time
+	revoked, expired, third keyservice.Key
+}
+
+func newNotActive(t *testing.T, s keyservice.Store) notActive {
+	t.Helper()
+	n := notActive{firm: NewFirmID(t), other: NewFirmID(t), t0: baseTime()}
+	n.revoked, _ = newKey(t, n.firm, n.t0)
+	n.expired, _ = newKey(t, n.firm, n.t0)
+	n.expired.ExpiresAt = n.t0.Add(time.Minute)
+	n.third, _ = newKey(t, n.firm, n.t0)
+	for _, k := range []keyservice.Key{n.revoked, n.expired, n.third} {
 		mustCreate(t, s, k, 10)
 	}
-	_, err := s.RevokeKey(ctx, firm, revoked.ID, t0, "bob", revokeAudit(revoked, t0, "bob"))
+	_, err := s.RevokeKey(context.Background(), n.firm, n.revoked.ID, n.t0, "bob", revokeAudit(n.revoked, n.t0, "bob"))
 	noErr(t, "RevokeKey", err)
+	return n
+}
+
+func testUpdateNotActive(t *testing.T, s keyservice.Store) {
+	ctx := context.Background()
+	n := newNotActive(t, s)
+	firm, other, t0, revoked, expired, live := n.firm, n.other, n.t0, n.revoked, n.expired, n.third
+	var err error
 	at := t0.Add(time.Minute) // expired exactly now
 	u := keyservice.KeyUpdate{Label: ptr("New"), ExpiresAt: ptr(time.Time{})}
 	for _, k := range []keyservice.Key{revoked, expired} {
@@ -193,17 +209,9 @@ func testRollEarlierExpiry(t *testing.T, s keyservice.Store) {
 
 func testRollNotActive(t *testing.T, s keyservice.Store) {
 	ctx := context.Background()
-	firm, other := NewFirmID(t), NewFirmID(t)
-	t0 := baseTime()
-	revoked, _ := newKey(t, firm, t0)
-	expired, _ := newKey(t, firm, t0)
-	expired.ExpiresAt = t0.Add(time.Minute)
-	rolled, _ := newKey(t, firm, t0)
-	for _, k := range []keyservice.Key{revoked, expired, rolled} {
-		mustCreate(t, s, k, 10)
-	}
-	_, err := s.RevokeKey(ctx, firm, revoked.ID, t0, "bob", revokeAudit(revoked, t0, "bob"))
-	noErr(t, "RevokeKey", err)
+	n := newNotActive(t, s)
+	firm, other, t0, revoked, expired, rolled := n.firm, n.other, n.t0, n.revoked, n.expired, n.third
+	var err error
 	at := t0.Add(time.Minute)
 	first := successorOf(t, rolled, at)
 	_, _, err = s.RollKey(ctx, firm, rolled.ID, first, at.Add(time.Hour), rollAudit(rolled, first.ID, at, 3600))
